@@ -1,0 +1,144 @@
+"""The ``gmmcourse`` command: one entry point, one subcommand per job.
+
+    gmmcourse build [UNIT...]                 generate releases + zips, self-grade, print the table
+    gmmcourse check [UNIT...]                 fail when generated files or references are stale
+    gmmcourse refs [UNIT...]                  regenerate reference values from the solutions
+    gmmcourse grade UNIT SUBMISSION [--results FILE]
+    gmmcourse data build-tops [--out DIR] [--fashion-mnist DIR]
+
+A mistake the user can fix ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from gmmcourse import paths
+from gmmcourse.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (and exit 2) like every other user error."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _cmd_build(args) -> int:
+    from gmmcourse import release
+
+    units = paths.resolve_units(args.units)
+    rows = []
+    for unit in units:
+        started = time.monotonic()
+        print(f"building {unit} ...", flush=True)
+        release.build_unit(unit)
+        row = release.self_grade(unit)
+        print(f"  built and self-graded in {time.monotonic() - started:.1f} s", flush=True)
+        rows.append(row)
+    print()
+    print(release.format_summary(rows))
+    bad = [r["unit"] for r in rows
+           if r["crashed"] or r["solution"] != r["max"] or r["starter"] != 0]
+    if bad:
+        print(f"error: self-grading failed for {', '.join(bad)} (solution must earn full marks, "
+              f"the untouched starter zero)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from gmmcourse import release
+
+    problems = []
+    for unit in paths.resolve_units(args.units):
+        problems.extend(release.check_unit(unit))
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"error: {len(problems)} problem(s); generated files must match a fresh build",
+              file=sys.stderr)
+        return 1
+    print("generated files, references and releases are up to date")
+    return 0
+
+
+def _cmd_refs(args) -> int:
+    from gmmcourse import release
+    from gmmcourse.grading import runner
+
+    for unit in paths.resolve_units(args.units):
+        src = release.unit_sources(unit)
+        out = runner.record_references(src.autograder, release.solution_submission(src))
+        print(f"wrote {out.relative_to(paths.REPO_ROOT)}")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from gmmcourse import release
+    from gmmcourse.grading import runner
+
+    (unit,) = paths.resolve_units([args.unit])
+    zip_path = paths.DIST_DIR / f"{unit}-autograder.zip"
+    if not zip_path.is_file():
+        raise UserError(f"{zip_path} does not exist; run `gmmcourse build {unit}` first")
+    submission = Path(args.submission)
+    if not submission.exists():
+        raise UserError(f"submission not found: {submission}")
+    results = release.grade_with_zip(zip_path, submission)
+    print(runner.format_table(results))
+    if args.results:
+        runner.write_results(results, Path(args.results))
+        print(f"wrote {args.results}")
+    return 0
+
+
+def _cmd_build_tops(args) -> int:
+    from gmmcourse import data
+
+    return data.cli_build_tops(args.out, args.fashion_mnist)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("build", help="build releases and autograder zips, then self-grade")
+    p.add_argument("units", nargs="*", metavar="UNIT")
+    p.set_defaults(func=_cmd_build)
+    p = sub.add_parser("check", help="fail when committed generated files differ from a fresh build")
+    p.add_argument("units", nargs="*", metavar="UNIT")
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("refs", help="regenerate reference values from the solutions")
+    p.add_argument("units", nargs="*", metavar="UNIT")
+    p.set_defaults(func=_cmd_refs)
+    p = sub.add_parser("grade", help="grade one submission exactly as the Gradescope zip would")
+    p.add_argument("unit", metavar="UNIT")
+    p.add_argument("submission", metavar="SUBMISSION", help="a file, a folder or a zip")
+    p.add_argument("--results", metavar="FILE", help="write Gradescope results.json here")
+    p.set_defaults(func=_cmd_grade)
+    p = sub.add_parser("data", help="data tools")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    q = data_sub.add_parser("build-tops", help="build the tops-20x20flattened x CSVs from FashionMNIST")
+    q.add_argument("--out", metavar="DIR", help="output folder (default: data/tops)")
+    q.add_argument("--fashion-mnist", metavar="DIR", help="folder with the FashionMNIST idx files")
+    q.set_defaults(func=_cmd_build_tops)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        print(f"gmmcourse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gmmcourse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
