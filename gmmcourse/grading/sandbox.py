@@ -63,6 +63,8 @@ def worker_identity() -> tuple[int, int] | None:
     try:
         entry = pwd.getpwnam(WORKER_USER)
     except KeyError:
+        entry = None
+    if entry is None:
         useradd = shutil.which("useradd") or "/usr/sbin/useradd"
         proc = subprocess.run(
             [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent",
