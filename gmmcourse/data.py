@@ -252,7 +252,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return _parse_idx(_idx_bytes(path), path)
 
 
-def _read_checked_idx(path: Path, expected_sha256: str) -> np.ndarray:
+def _read_checked_idx(path: Path, expected_sha256: str, what: str = "idx") -> np.ndarray:
     """Read an idx file whose uncompressed bytes must have a known SHA-256.
 
     The checked array is memoised in this process (keyed by path, size and mtime) so that repeated
@@ -271,7 +271,7 @@ def _read_checked_idx(path: Path, expected_sha256: str) -> np.ndarray:
     if actual != expected_sha256:
         raise UserError(
             f"{path}: SHA-256 of the uncompressed data is {actual}, expected {expected_sha256}; "
-            "the file is corrupt or not the standard one"
+            f"the file is corrupt or not the standard {what} file"
         )
     array = _parse_idx(data, path)
     array.flags.writeable = False
@@ -300,7 +300,7 @@ def _load_checked_pair(folder: Path, split: str, digests: dict[str, str], what: 
         path = _idx_file(folder, base)
         if path is None:
             raise UserError(f"{folder / (base + '.gz')}: file not found ({what} {split} {kind})")
-        arrays[kind] = (path, _read_checked_idx(path, digests[base]))
+        arrays[kind] = (path, _read_checked_idx(path, digests[base], what))
     (label_path, labels), (image_path, images) = arrays["labels"], arrays["images"]
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise UserError(f"{image_path}: expected uint8 images of shape (N, 28, 28), got {images.shape}")
@@ -404,7 +404,7 @@ def _load_mnist_resized(folder: Path, split: str, size: int):
     for base, path in ((labels_base, labels_path), (images_base, images_path)):
         if path is None:
             raise UserError(f"{folder / (base + '.gz')}: file not found (MNIST {split})")
-    labels = _read_checked_idx(labels_path, MNIST_SHA256[labels_base])
+    labels = _read_checked_idx(labels_path, MNIST_SHA256[labels_base], "MNIST")
     stored_sha = _sha256(_read_file_bytes(images_path))
     cache_path = CACHE_DIR / "mnist" / f"{images_base}-{size}x{size}-pil-bilinear-{stored_sha[:24]}.npy"
     shape = (len(labels), size, size)

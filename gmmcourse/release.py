@@ -390,6 +390,7 @@ def check_unit(name: str) -> list[str]:
         fresh_refs = fresh / "references.npz"
         runner.record_references(unit.autograder, solution_submission(unit), out=fresh_refs)
         problems.extend(_compare_refs(unit, fresh_refs))
+        problems.extend(_self_grade_problems(unit, fresh / "dist" / f"{name}-autograder.zip"))
     secret = _solution_only_lines(unit)
     for sub in ("starter_code", "assignments"):
         for rel, data in _tree_files(paths.REPO_ROOT / sub / name).items():
@@ -399,6 +400,19 @@ def check_unit(name: str) -> list[str]:
             leaked = {line.strip() for line in text.replace("\\n", "\n").splitlines()} & secret
             if leaked:
                 problems.append(f"{sub}/{name}/{rel}: contains {len(leaked)} solution-only line(s)")
+    return problems
+
+
+def _self_grade_problems(unit: UnitSources, zip_path: Path) -> list[str]:
+    """The solution must earn full marks and the untouched starter zero, with no grader crash."""
+    problems = []
+    sol = grade_with_zip(zip_path, solution_submission(unit))
+    start = grade_with_zip(zip_path, starter_submission(unit))
+    full = sum(t["max_score"] for t in sol["tests"])
+    if _crashed(sol) or sol["score"] != full:
+        problems.append(f"{unit.name}: the solution earns {sol['score']:g} / {full:g}, not full marks")
+    if _crashed(start) or start["score"] != 0:
+        problems.append(f"{unit.name}: the untouched starter earns {start['score']:g}, not 0")
     return problems
 
 
