@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pprint
 import re
 import shutil
 import subprocess
@@ -193,6 +194,25 @@ def public_checks(unit: UnitSources, out: Path) -> None:
     text = (grading / "public.py").read_text()
     (out / "run_public_checks.py").write_text(
         GENERATED.format(source="gmmcourse/grading/public.py") + "\n" + text)
+    if ag.submission.kind == "notebook":
+        _otter_tests(sorted({c["test"] for c in cases}), out / "tests")
+
+
+def _otter_tests(names: list[str], folder: Path) -> None:
+    """One otter (OK-format) test file per test with public cases, for ``grader.check(name)``.
+
+    Each runs the same public cases as run_public_checks.py, on the notebook's own functions.
+    """
+    folder.mkdir()
+    for name in names:
+        code = (f">>> from run_public_checks import check\n"
+                f">>> print(check({name!r}, globals()))\nok")
+        spec = {"name": name, "points": None, "suites": [{
+            "cases": [{"code": code, "hidden": False, "locked": False}],
+            "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}
+        (folder / f"{name}.py").write_text(
+            GENERATED.format(source=f"autograder/<unit>/tests.py (public cases of {name})") + "\n"
+            + f"OK_FORMAT = True\n\ntest = {pprint.pformat(spec, sort_dicts=False)}\n")
 
 
 def _zip_dir(zf: zipfile.ZipFile, folder: Path, prefix: str) -> None:
