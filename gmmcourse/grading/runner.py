@@ -9,6 +9,7 @@ sandboxed worker, compares the plain values that come back, and returns Gradesco
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import io
 import json
@@ -94,8 +95,15 @@ def _members(path: Path) -> dict[str, bytes]:
     return out
 
 
-def collect_submission(path: Path, spec: Submission) -> tuple[dict[str, bytes], list[str]]:
-    """Pick the files the unit needs out of a submission; returns (files, notes for the student)."""
+SUPPORT = "support"
+
+
+def collect_submission(path: Path, spec: Submission, support_dir: Path | None = None
+                       ) -> tuple[dict[str, bytes], list[str]]:
+    """Pick the files the unit needs out of a submission; returns (files, notes for the student).
+
+    Complete helper modules (``spec.support``) come from ``support_dir`` when not handed in.
+    """
     members = _members(path)
     files: dict[str, bytes] = {}
     notes: list[str] = []
@@ -119,6 +127,12 @@ def collect_submission(path: Path, spec: Submission) -> tuple[dict[str, bytes], 
             files["submission.py"] = data
         else:
             files[wanted] = data
+    for name in spec.support:
+        handed_in = sorted(by_name.get(name, []), key=lambda r: (r.count("/"), r))
+        if handed_in:
+            files[name] = members[handed_in[0]]
+        elif support_dir is not None and (support_dir / name).is_file():
+            files[name] = (support_dir / name).read_bytes()
     return files, notes
 
 
@@ -135,23 +149,52 @@ class CaseResult:
     outputs: dict = field(default_factory=dict)
 
 
-def _error_text(error, public: bool) -> str:
+# exception names shown for hidden cases; any other name is the student's choice and could carry
+# the hidden inputs out, so it is not shown
+_KNOWN_ERRORS = frozenset(
+    [name for name, value in vars(builtins).items()
+     if isinstance(value, type) and issubclass(value, BaseException)]
+    + ["LinAlgError", "AxisError", "UFuncTypeError", "_UFuncNoLoopError", "_UFuncInputCastingError",
+       "_UFuncOutputCastingError", "_ArrayMemoryError", "DTypePromotionError", "WireError"])
+
+
+def _plain(text, limit: int) -> str:
+    """One line of at most ``limit`` printable characters (the student cannot fake result lines)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())[:limit]
+
+
+def _error_text(error, public: bool, files=()) -> str:
+    """Feedback for an exception reported by the worker (whose whole report is untrusted)."""
     if not isinstance(error, dict):
         return "failed"
-    kind = str(error.get("type", "Exception"))[:80]
+    kind = error.get("type")
+    kind = kind[:80] if isinstance(kind, str) and kind.isidentifier() else ""
+    if not public and kind not in _KNOWN_ERRORS:
+        kind = ""
+    text = f"raised {kind}" if kind else "raised an exception"
     where = error.get("where")
-    text = f"raised {kind}" + (f" ({where})" if isinstance(where, str) else "")
+    if isinstance(where, str):
+        name, _, line = where.rpartition(", line ")
+        if name in files and line.isdigit() and len(line) <= 7:
+            text += f" ({name}, line {int(line)})"
     message = error.get("message")
-    if public and isinstance(message, str) and message:
-        text += f": {message[:200]}"
+    if public and isinstance(message, str) and _plain(message, 200):
+        text += f": {_plain(message, 200)}"
     return text
 
 
 def _run_test(sandbox: Sandbox, test: Test, refs, record: bool) -> list[CaseResult]:
-    results = []
+    """Run one test's cases in a worker (a fresh one after any failure); results in case order.
+
+    Public cases run first, so no message shown for a public case can come from a worker that has
+    already seen a hidden input; afterwards the sandbox is reset (processes, files) for the next test.
+    """
+    results: dict[int, CaseResult] = {}
+    order = sorted(range(len(test.cases)), key=lambda i: not test.cases[i].public)
     worker = None
     try:
-        for case in test.cases:
+        for index in order:
+            case = test.cases[index]
             if worker is None:
                 worker = sandbox.start()
             outputs = {}
@@ -167,7 +210,7 @@ def _run_test(sandbox: Sandbox, test: Test, refs, record: bool) -> list[CaseResu
                         raise wire.WireError("malformed outputs")
                     message = _compare(test, case, outputs, refs, record)
                 else:
-                    message = _error_text(answer.get("error"), case.public)
+                    message = _error_text(answer.get("error"), case.public, tuple(sandbox.files))
             except WorkerTimeout:
                 message = f"exceeded the time limit of {test.timeout:g} s"
                 worker.stop()
@@ -177,16 +220,16 @@ def _run_test(sandbox: Sandbox, test: Test, refs, record: bool) -> list[CaseResu
                 worker.stop()
                 worker = None
             except wire.WireError as exc:
-                message = f"returned something that is not plain numbers/arrays ({exc})"
+                message = f"returned something that is not plain numbers/arrays ({_plain(exc, 100)})"
                 worker.stop()
                 worker = None
-            results.append(CaseResult(case.name, case.weight, message is None, message or "", case.public,
-                                      outputs if record else {}))
+            results[index] = CaseResult(case.name, case.weight, message is None, message or "", case.public,
+                                        outputs if record else {})
     finally:
         if worker is not None:
             worker.stop()
-        sandbox.sweep()
-    return results
+        sandbox.reset()
+    return [results[i] for i in range(len(test.cases))]
 
 
 def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
@@ -226,7 +269,7 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     make_private(folder, *secret_paths)
     unit = load_unit(folder)
     refs = {} if record else _load_refs(folder)
-    files, notes = collect_submission(Path(submission), unit.submission)
+    files, notes = collect_submission(Path(submission), unit.submission, folder / SUPPORT)
     tests_out, raw = [], {}
     with Sandbox(folder / "probes.py", files, unit.limits) as sandbox:
         for test in unit.tests:

@@ -35,6 +35,8 @@ class Submission:
     kind: str
     files: tuple[str, ...]
     notebook_cells: str = "definitions"  # or "all": which top-level statements of a notebook run
+    support: tuple[str, ...] = ()  # complete helper modules from solutions/<unit>/src, supplied
+    #                                by the grader when the student does not hand them in
 
 
 class Compare:

@@ -20,6 +20,7 @@ import numpy as np
 ALLOWED_DTYPES = ("<f8", "<f4", "<i8", "<i4", "|u1", "|b1", "<u8", "<u4", "|i1", "<i2", "<u2")
 MAX_DEPTH = 8
 MAX_ELEMENTS = 50_000_000
+MAX_ITEMS = 1_000_000  # JSON values per payload: arrays travel as one string, lists stay short
 
 
 class WireError(ValueError):
@@ -91,7 +92,7 @@ def _dec(obj, depth):
                 raise WireError("malformed array tag")
             dtype, shape, data = obj["dtype"], obj["shape"], obj["__ndarray__"]
             if dtype not in ALLOWED_DTYPES:
-                raise WireError(f"array dtype {dtype!r} is not allowed")
+                raise WireError(f"array dtype {str(dtype)[:20]!r} is not allowed")
             if (type(shape) is not list or len(shape) > 8
                     or not all(type(n) is int and 0 <= n for n in shape)):
                 raise WireError("malformed array shape")
@@ -114,6 +115,8 @@ def _dec(obj, depth):
 
 def decode(line: str | bytes):
     """Inverse of :func:`encode`; raises WireError on anything but plain data."""
+    if (line.count(b",") if isinstance(line, (bytes, bytearray)) else line.count(",")) > MAX_ITEMS:
+        raise WireError("too many values")  # before parsing: millions of small objects exhaust memory
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError) as exc:
