@@ -348,7 +348,7 @@ def grade_with_zip(zip_path: Path, submission: Path) -> dict:
 
 def _secret_paths() -> tuple[Path, ...]:
     """Folders of this checkout that hold what a student must not read while being graded."""
-    return (paths.AUTOGRADER_DIR, paths.SOLUTIONS_DIR, paths.DIST_DIR)
+    return (paths.AUTOGRADER_DIR, paths.SOLUTIONS_DIR, paths.DIST_DIR, paths.REPO_ROOT / ".git")
 
 
 def self_grade(name: str) -> dict:

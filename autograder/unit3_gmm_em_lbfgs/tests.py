@@ -231,7 +231,7 @@ def build_tests():
         Test("fit (L-BFGS)", 4, [
             Case("K=3, D=4, runs to convergence", "fit_lbfgs",
                  {k: v for k, v in _fit_args(92, 3, 4, 50, 300).items() if k not in ("ftol", "x_valid_ND")},
-                 {"initial_loss": TIGHT, "final_loss": Close(rtol=1e-4), "final_loss_matches_params": 
+                 {"initial_loss": TIGHT, "final_loss": Close(rtol=1e-4), "final_loss_matches_params":
                   Close(rtol=1e-4)}),
         ], "GMM_PenalizedMLEstimator_LBFGS.fit: reaches the same optimum from the same start",
             timeout=120),

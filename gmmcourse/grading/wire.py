@@ -42,7 +42,7 @@ def _enc(value, depth):
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.ndarray):
-        arr = np.ascontiguousarray(value)
+        arr = np.array(value, copy=True, order="C")  # keeps 0-d arrays 0-d
         if arr.dtype.kind == "b":
             arr = arr.astype("|b1")
         elif arr.dtype.kind in "iu":
