@@ -154,7 +154,7 @@ def run_nbgrader(unit: UnitSources, release_root: Path) -> None:
            f"--CourseDirectory.root={release_root.parent}",
            f"--CourseDirectory.source_directory={paths.SOLUTIONS_DIR}",
            f"--CourseDirectory.release_directory={release_root.name}",
-           "--CourseDirectory.ignore=['.ipynb_checkpoints','*.pyc','__pycache__','src','*.py','out']",
+           "--CourseDirectory.ignore=['.ipynb_checkpoints','*.pyc','__pycache__','src','*.py','out','DATA_FILES']",
            "--no-db", "--force", "--log-level=WARN"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=release_root.parent)
     if proc.returncode != 0:
