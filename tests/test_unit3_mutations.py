@@ -5,15 +5,13 @@ that removes the snippet fails loudly here). Every bug must lose points; every a
 implementation must earn full marks. Grading goes through the built autograder zip, as on Gradescope.
 """
 
-import re
-import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from gmmcourse import paths, release
+from gmmcourse import paths
 from gmmcourse.grading import runner
+from tests.mutation_support import build_zip, copy_src, lost_points, replace_once, replace_region, scores
 
 UNIT = "unit3_gmm_em_lbfgs"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
@@ -99,55 +97,27 @@ ALTERNATIVES = [
 ]
 
 
-def _replace_region(text: str, function: str, body: str) -> str:
-    pattern = re.compile(
-        rf"(def {function}\(.*?\n)(\s*)### BEGIN SOLUTION\n.*?### END SOLUTION\n", re.S)
-    match = pattern.search(text)
-    assert match, f"no solution region in {function}"
-    indent = match.group(2).strip("\n")
-    new = f"{match.group(1)}{indent}### BEGIN SOLUTION\n{body}{indent}### END SOLUTION\n"
-    return text[: match.start()] + new + text[match.end():]
-
-
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory):
-    out = tmp_path_factory.mktemp("zip") / f"{UNIT}-autograder.zip"
-    release.build_autograder_zip(release.unit_sources(UNIT), out)
-    return out
-
-
-def _grade(zip_path: Path, submission: Path) -> dict:
-    results = release.grade_with_zip(zip_path, submission)
-    return {t["name"]: (t["score"], t["max_score"]) for t in results["tests"]}
-
-
-def _mutant(tmp_path: Path) -> Path:
-    sub = tmp_path / "submission"
-    shutil.copytree(SRC, sub, ignore=shutil.ignore_patterns("__pycache__"))
-    return sub
+    return build_zip(UNIT, tmp_path_factory.mktemp("zip"))
 
 
 @pytest.mark.parametrize("name, file, old, new", BUGS, ids=[b[0] for b in BUGS])
 def test_bug_loses_points(autograder_zip, tmp_path, name, file, old, new):
-    sub = _mutant(tmp_path)
-    text = (sub / file).read_text()
-    assert text.count(old) == 1, f"snippet for {name!r} not found exactly once in {file}"
-    (sub / file).write_text(text.replace(old, new))
-    scores = _grade(autograder_zip, sub)
-    lost = {test: s for test, s in scores.items() if s[0] < s[1]}
-    assert lost, f"the bug {name!r} earned full marks"
+    sub = copy_src(UNIT, tmp_path)
+    (sub / file).write_text(replace_once((sub / file).read_text(), old, new, file))
+    assert lost_points(scores(autograder_zip, sub)), f"the bug {name!r} earned full marks"
 
 
 @pytest.mark.parametrize("name, edits", ALTERNATIVES, ids=[a[0] for a in ALTERNATIVES])
 def test_correct_alternative_earns_full_marks(autograder_zip, tmp_path, name, edits):
-    sub = _mutant(tmp_path)
+    sub = copy_src(UNIT, tmp_path)
     for file, changes in edits.items():
         text = (sub / file).read_text()
         for function, body in changes:
-            text = _replace_region(text, function, body)
+            text = replace_region(text, function, body)
         (sub / file).write_text(text)
-    scores = _grade(autograder_zip, sub)
-    short = {test: s for test, s in scores.items() if s[0] < s[1]}
+    short = lost_points(scores(autograder_zip, sub))
     assert not short, f"a correct alternative lost points: {short}"
 
 
@@ -157,6 +127,6 @@ def test_a_zip_of_the_src_folder_is_graded_like_the_folder(autograder_zip, tmp_p
         for file in sorted(SRC.glob("*.py")):
             if file.name != "prepared_data.py":  # a support file the grader supplies itself
                 zf.write(file, f"my_work/src/{file.name}")
-    scores = _grade(autograder_zip, archive)
-    assert all(s == m for s, m in scores.values()), scores
-    assert sum(m for _, m in scores.values()) == runner.load_unit(paths.AUTOGRADER_DIR / UNIT).max_score
+    table = scores(autograder_zip, archive)
+    assert not lost_points(table), table
+    assert sum(m for _, m in table.values()) == runner.load_unit(paths.AUTOGRADER_DIR / UNIT).max_score
