@@ -261,7 +261,7 @@ def build_student_zip(unit: UnitSources, release: Path, target: Path) -> None:
         data_list = unit.solution / "DATA_FILES"
         if data_list.is_file():
             for rel in data_list.read_text().split():
-                _zip_bytes(zf, f"{unit.name}/data/{Path(rel).name}", (paths.DATA_DIR / rel).read_bytes())
+                _zip_bytes(zf, f"{unit.name}/data/{rel}", (paths.DATA_DIR / rel).read_bytes())
 
 
 def build_unit_into(unit: UnitSources, root: Path) -> None:

@@ -1,12 +1,14 @@
 """Every solution notebook runs top to bottom in a real kernel, and its committed form is clean.
 
-The execution test starts a Jupyter kernel ("python3") in the notebook's own folder, so the notebook
-finds its data and modules exactly as an instructor running it would. It fails on any error output,
+The execution test starts a Jupyter kernel ("python3") in a copy of the unit's student release with
+the solution's notebook and src/ put back, so the notebook runs where students run it (data found
+through the environment variables the notebooks document). It fails on any error output,
 requires at least one figure, and keeps every PNG in pytest's ``tmp_path`` for inspection.
 """
 
 import base64
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -72,13 +74,31 @@ def test_committed_notebook_is_clean(nb_path):
     MetadataValidator().validate_nb(nb)
 
 
+def _student_folder_with_solution(nb_path: Path, workdir: Path) -> Path:
+    """A copy of the student release with the solution's notebook and src/ put back in.
+
+    Running there proves the notebook works where students run it: its public checks
+    (``grader.check``) find their otter tests and run_public_checks.py beside it.
+    """
+    unit = nb_path.parent.name
+    shutil.copytree(ROOT / "assignments" / unit, workdir)
+    if (nb_path.parent / "src").is_dir():
+        shutil.rmtree(workdir / "src", ignore_errors=True)
+        shutil.copytree(nb_path.parent / "src", workdir / "src",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(nb_path, workdir / nb_path.name)
+    return workdir
+
+
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=NOTEBOOK_IDS)
 def test_notebook_executes_without_errors(nb_path, tmp_path):
     """Run every cell in a fresh kernel; no errors, at least one figure (saved to tmp_path)."""
     nb = nbformat.read(nb_path, as_version=4)
-    env = dict(KERNEL_ENV, GMMCOURSE_OUT_DIR=str(tmp_path / "out"))  # notebook outputs stay in tmp_path
+    workdir = _student_folder_with_solution(nb_path, tmp_path / "unit")
+    env = dict(KERNEL_ENV, GMMCOURSE_OUT_DIR=str(tmp_path / "out"),  # notebook outputs stay in tmp_path
+               GMMCOURSE_MNIST=str(ROOT / "data" / "mnist"), GMMCOURSE_TOPS_DIR=str(ROOT / "data" / "tops"))
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(nb_path.parent)}})
+                                     resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
     try:
         client.execute(env=env)
