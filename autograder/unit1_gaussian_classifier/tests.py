@@ -75,7 +75,7 @@ def build_tests():
                  {"log_joint_NK": TIGHT}),
             Case("huge c = 1e9", "log_joint", _lj_args(7, 60, 6, 3, 1e9), {"log_joint_NK": TIGHT}),
         ], "class_log_joint: log pi_k + log N(x | mu_k, sigma_k + c I) for every example and class"),
-        Test("decompose + log_joint_from_eig", 10, [
+        Test("decompose_and_log_joint_from_eig", 10, [
             Case("3 classes, D=6, several c from one decomposition", "log_joint_eig",
                  {**_lj_args(8, 60, 6, 3, None), "c_list": [0.5, 30.0, 4000.0]},
                  {"c0": TIGHT, "c1": TIGHT, "c2": TIGHT}, public=True),
@@ -90,7 +90,7 @@ def build_tests():
                  {**sweep_args, "c_C": np.array([[1.0, 10.0, 100.0], [4000.0, 20.0, 3.0]])},
                  {"log_joint_CNK": TIGHT}),
         ], "log_joint_sweep: log joint for a whole grid of c from one decomposition"),
-        Test("predict + count_errors", 10, [
+        Test("predict_and_count_errors", 10, [
             Case("3 classes, c=50", "predict_and_count",
                  _lj_args(10, 60, 6, 3, 50.0, with_labels=True),
                  {"yhat_N": Exact(), "n_errors": Exact()}, public=True),
