@@ -122,7 +122,7 @@ def collect_submission(path: Path, spec: Submission, support_dir: Path | None = 
             notes.append(f"several files named {wanted}; graded {found[0]}")
         data = members[found[0]]
         if spec.kind == "notebook":
-            data, nb_notes = notebook_source.to_module(data, wanted, spec.notebook_cells)
+            data, nb_notes = notebook_source.to_module(data, wanted, spec.notebook_cells, spec.skip_imports)
             notes.extend(nb_notes)
             files["submission.py"] = data
         else:

@@ -36,6 +36,7 @@ class Submission:
     kind: str
     files: tuple[str, ...]
     notebook_cells: str = "definitions"  # or "all": which top-level statements of a notebook run
+    skip_imports: tuple[str, ...] = ("otter",)  # notebook imports graded code never needs
     support: tuple[str, ...] = ()  # complete helper modules from solutions/<unit>/src, supplied
     #                                by the grader when the student does not hand them in
 
