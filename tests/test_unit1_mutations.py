@@ -37,7 +37,7 @@ BUGS = [
 
 ALTERNATIVE = [
     ("sigma_KDD[k] = diff_MD.T @ diff_MD / counts_K[k]",
-     "sigma_KDD[k] = np.cov(xk_MD, rowvar=False, bias=True).reshape(D, D)"),
+     "sigma_KDD[k] = np.cov(x_ND[y_N == k], rowvar=False, bias=True).reshape(D, D)"),
     ("log_det = 2.0 * np.log(np.diagonal(L_DD)).sum()",
      "log_det = np.linalg.slogdet(sigma_KDD[k] + c_K[k] * np.eye(D))[1]"),
 ]
