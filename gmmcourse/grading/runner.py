@@ -260,13 +260,21 @@ def _load_refs(folder: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def _checkout_secrets() -> tuple[Path, ...]:
+    """When this grader runs from a course-kit checkout, the folders a student must never read
+    (in a Gradescope zip none of them exist)."""
+    root = Path(__file__).resolve().parents[2]
+    return tuple(p for p in (root / name for name in ("autograder", "solutions", "dist", ".git"))
+                 if p.is_dir())
+
+
 def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = ()):
     """Grade one submission; returns (results dict in Gradescope format, raw case results).
 
     record=True runs without references (to generate them from the solution) and keeps outputs.
     """
     started = time.monotonic()
-    make_private(folder, *secret_paths)
+    make_private(folder, *secret_paths, *_checkout_secrets())
     unit = load_unit(folder)
     refs = {} if record else _load_refs(folder)
     files, notes = collect_submission(Path(submission), unit.submission, folder / SUPPORT)
