@@ -14,7 +14,6 @@ Everything is built in a staging folder first and moved into place only when the
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pprint
 import re
@@ -460,5 +459,3 @@ def _compare_refs(unit: UnitSources, fresh: Path) -> list[str]:
     return problems
 
 
-def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2) + "\n")

@@ -23,7 +23,7 @@ array([[-0.3775],
 
 import autograd.numpy as ag_np
 import numpy as np
-from autograd.scipy.special import logsumexp
+from autograd.tracer import getval
 from prepared_data import PreparedData
 
 

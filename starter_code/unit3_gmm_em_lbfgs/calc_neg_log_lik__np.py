@@ -49,10 +49,12 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     -------
     log_joint_NK : np.ndarray, shape (N, K)
         log_joint_NK[n, k] = log pi_k + sum_d log Normal(x_nd | mu_kd, stddev_kd**2).
+        (Stored component by component, i.e. it is the transpose of a C-ordered (K, N) array; code
+        that works per component, like the batched fit, uses that layout directly.)
 
     Notes
     -----
-    Computed with two matrix products on centred data (see prepared_data.py). Where the estimated
+    Computed with one matrix product on centred data (see prepared_data.py). Where the estimated
     rounding error of that expansion is not tiny next to the result (very small standard
     deviations, e.g. 1e-30), those entries are recomputed directly from (x - mu) / stddev, so tiny
     standard deviations give the exact finite answer rather than garbage.

@@ -79,6 +79,10 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
     Returns
     -------
     models : the same list, every model fitted.
+
+    Arrays here are laid out component by component, (K, N) rather than (N, K), so that every
+    model's block of components is a contiguous block of rows and each per-model operation runs
+    along long contiguous rows.
     """
     first = models[0]
     for model in models:
@@ -87,16 +91,15 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
             raise ValueError("models fitted together need the same D, variance_penalty_mode and "
                              "variance_penalty_spread")
     x_ND = first._check_x(x_ND, "x_ND")
-    N, N_valid = x_ND.shape[0], 0
     train, valid = PreparedData(x_ND), None
     if x_valid_ND is not None:
-        x_valid_ND = first._check_x(x_valid_ND, "x_valid_ND")
-        valid, N_valid = PreparedData(x_valid_ND), x_valid_ND.shape[0]
+        valid = PreparedData(first._check_x(x_valid_ND, "x_valid_ND"))
     for model in models:
         model.log_pi_K, model.mu_KD, model.stddev_KD = model.generate_initial_parameters(x_ND)
         model.start_history(has_valid=valid is not None)
+    N, N_valid = train.shape[0], 0 if valid is None else valid.shape[0]
     running = list(models)
-    r_NK, layout = None, {}  # responsibilities of the last E-step; model -> its columns there
+    r_KN, layout = None, {}  # responsibilities of the last E-step; model -> its rows there
     for iter_id in range(max(model.max_iter for model in models) + 1):
         stacked = GMM_PenalizedMLEstimator_EM(K=sum(model.K for model in running), D=first.D,
                                               variance_penalty_mode=first.variance_penalty_mode,
@@ -108,24 +111,24 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
         starts = ends - np.array([model.K for model in running])
         if iter_id > 0:
             if len(running) < len(layout):  # some models stopped after the last E-step
-                r_NK = np.concatenate([r_NK[:, layout[id(model)]] for model in running], axis=1)
+                r_KN = np.concatenate([r_KN[layout[id(model)]] for model in running])
+            r_NK = r_KN.T
             r_NK.flags.writeable = False  # read-only r lets the two M-steps share a matrix product
             stacked.mu_KD = stacked.mstep__update_mu_KD(r_NK, train)
             stacked.stddev_KD = stacked.mstep__update_stddev_KD(r_NK, train)
+            # the weights depend on r only through its column sums, so one row of sums stands in
+            # for each model's block of r
+            count_1K = np.sum(r_NK, axis=0, keepdims=True)
             for model, a, b in zip(running, starts, ends, strict=True):
-                # a contiguous copy makes the column sums fast
-                model.log_pi_K = model.mstep__update_log_pi_K(np.ascontiguousarray(r_NK[:, a:b]))
+                model.log_pi_K = model.mstep__update_log_pi_K(count_1K[:, a:b])
                 model.mu_KD, model.stddev_KD = stacked.mu_KD[a:b].copy(), stacked.stddev_KD[a:b].copy()
                 stacked.log_pi_K[a:b] = model.log_pi_K
-        log_lik_NM, r_NK = _log_lik_and_r_by_block(
-            calc_log_joint_NK(train, stacked.log_pi_K, stacked.mu_KD, stacked.stddev_KD), starts)
+
+        log_lik_MN, r_KN = _estep_by_block(train, stacked, starts, need_r=True)
         layout = {id(model): slice(a, b) for model, a, b in zip(running, starts, ends, strict=True)}
-        train_score_M = np.sum(log_lik_NM, axis=0)
+        train_score_M = np.sum(log_lik_MN, axis=1)
         if valid is not None:
-            valid_log_lik_NM, _ = _log_lik_and_r_by_block(
-                calc_log_joint_NK(valid, stacked.log_pi_K, stacked.mu_KD, stacked.stddev_KD), starts,
-                need_r=False)
-            valid_score_M = np.sum(valid_log_lik_NM, axis=0)
+            valid_score_M = np.sum(_estep_by_block(valid, stacked, starts, need_r=False)[0], axis=1)
         still_running = []
         for index, model in enumerate(running):
             train_score = float(train_score_M[index])
@@ -140,13 +143,24 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
     return models
 
 
-def _log_lik_and_r_by_block(log_joint_NK, starts_M, need_r=True):
-    """Log-sum-exp and normalized responsibilities within each block of columns.
+NEGLIGIBLE_LOG_WEIGHT = -50.0  # see _log_lik_and_r_by_block
+
+
+def _estep_by_block(data, stacked, starts_M, need_r):
+    """E-step of the stacked model, normalized model by model; arrays are (K, N) (see below)."""
+    log_joint_NK = calc_log_joint_NK(data, stacked.log_pi_K, stacked.mu_KD, stacked.stddev_KD)
+    # the solution's calc_log_joint_NK already stores it component by component: no copy then
+    log_joint_KN = np.require(log_joint_NK.T, requirements=["C", "W"])
+    return _log_lik_and_r_by_block(log_joint_KN, starts_M, need_r=need_r)
+
+
+def _log_lik_and_r_by_block(log_joint_KN, starts_M, need_r=True):
+    """Log-sum-exp and normalized responsibilities within each block of rows (components).
 
     Args
     ----
-    log_joint_NK : np.ndarray, shape (N, K)
-        Columns of M models side by side; model j owns columns starts_M[j] up to the next start.
+    log_joint_KN : np.ndarray, shape (K, N), C-contiguous
+        Components of M models stacked; model j owns rows starts_M[j] up to the next start.
         Overwritten.
     starts_M : np.ndarray of int, shape (M,)
     need_r : bool
@@ -154,31 +168,44 @@ def _log_lik_and_r_by_block(log_joint_NK, starts_M, need_r=True):
 
     Returns
     -------
-    log_lik_NM : np.ndarray, shape (N, M)
-        Per example, the log likelihood under each model.
-    r_NK : np.ndarray, shape (N, K) or None
-        Responsibilities, each block's rows summing to 1.  As in the EM fit, entries whose weight
-        is below RESPONSIBILITY_FLOOR times the largest weight of their row and block are exactly 0
-        (they change no sum by more than K * 1e-300 relative), and exp runs on the others only.
+    log_lik_MN : np.ndarray, shape (M, N)
+        Per model, the log likelihood of every example.
+    r_KN : np.ndarray, shape (K, N) or None
+        Responsibilities (log_joint_KN itself, overwritten), each block's columns summing to 1.  As
+        in the EM fit, entries whose weight is below RESPONSIBILITY_FLOOR times the largest weight
+        of their column and block are exactly 0 (they change no sum by more than K * 1e-300
+        relative).  When only the likelihoods are needed, weights below exp(-50) ~ 2e-22 times
+        the largest are left out of the sums: even ten thousand of them change a sum that is at
+        least 1 by less than half a unit in the last place.
     """
-    block_K = np.repeat(np.arange(len(starts_M)), np.diff(np.append(starts_M, log_joint_NK.shape[1])))
-    top_NM = np.maximum.reduceat(log_joint_NK, starts_M, axis=1)
-    top_NM[~np.isfinite(top_NM)] = 0.0
-    # work in place: log_joint_NK becomes the shifted log weights, then the weights themselves
-    shifted_NK = log_joint_NK
-    shifted_NK -= np.take(top_NM, block_K, axis=1)
-    keep_NK = shifted_NK >= np.log(RESPONSIBILITY_FLOOR)
-    kept = np.exp(shifted_NK[keep_NK])
-    weight_NK = shifted_NK
-    weight_NK.fill(0.0)
-    weight_NK[keep_NK] = kept
-    total_NM = np.add.reduceat(weight_NK, starts_M, axis=1)
+    K, N = log_joint_KN.shape
+    blocks = list(zip(starts_M, np.append(starts_M[1:], K), strict=True))
+    top_MN = np.empty((len(blocks), N))
+    for j, (a, b) in enumerate(blocks):
+        np.max(log_joint_KN[a:b], axis=0, out=top_MN[j])
+    top_MN[~np.isfinite(top_MN)] = 0.0  # a column without any finite entry stays -inf below
+    # work in place: log_joint_KN becomes the shifted log weights, then the weights themselves
+    weight_KN = log_joint_KN
+    for j, (a, b) in enumerate(blocks):
+        weight_KN[a:b] -= top_MN[j]
+    # exp only where the weight matters: at least the floor for responsibilities, at least
+    # exp(NEGLIGIBLE_LOG_WEIGHT) for likelihoods alone (NaN fails both tests, so it becomes 0)
+    flat = weight_KN.reshape(-1)  # a view: the array is C-contiguous
+    keep = np.flatnonzero(flat >= (np.log(RESPONSIBILITY_FLOOR) if need_r else NEGLIGIBLE_LOG_WEIGHT))
+    kept = np.exp(flat[keep])
+    flat.fill(0.0)
+    flat[keep] = kept
+    total_MN = np.empty((len(blocks), N))
+    for j, (a, b) in enumerate(blocks):
+        np.sum(weight_KN[a:b], axis=0, out=total_MN[j])
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_lik_NM = top_NM + np.log(total_NM)
+        log_lik_MN = top_MN + np.log(total_MN)
         if not need_r:
-            return log_lik_NM, None
-        weight_NK *= np.take(1.0 / total_NM, block_K, axis=1)
-    return log_lik_NM, weight_NK
+            return log_lik_MN, None
+        inverse_MN = 1.0 / total_MN
+    for j, (a, b) in enumerate(blocks):
+        weight_KN[a:b] *= inverse_MN[j]
+    return log_lik_MN, weight_KN
 
 
 def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, output_dir=None,

@@ -13,6 +13,13 @@ close to each other, the three terms are large and almost cancel, and rounding e
 subtraction.  Shifting every feature by the same constant c_d (here the column mean of the data)
 leaves the distance unchanged and makes the three terms small, so far less precision is lost.
 
+Why keep the squares, the values and a column of ones side by side in one array?  With
+``features_NF = [xcsq_ND, xc_ND, 1]`` the whole log density of every example under every component is
+one matrix product ``W_KF @ features_NF.T``, W stacking the weights of the two sums and each
+component's constant; one product with an inner dimension of 2D + 1 runs faster than two products
+with an inner dimension of D plus a pass to add the constants.  The same holds for the M-step, where
+``r_NK.T @ xcsq_xc_N2D`` gives the weighted sums of the squares and of the values at once.
+
 Examples
 --------
 >>> import numpy as np
@@ -26,6 +33,9 @@ array([[-1.,  0.],
 >>> data.xcsq_ND
 array([[1., 0.],
        [1., 0.]])
+>>> data.features_NF
+array([[ 1.,  0., -1.,  0.,  1.],
+       [ 1.,  0.,  1.,  0.,  1.]])
 >>> PreparedData.of(data) is data
 True
 """
@@ -47,12 +57,18 @@ class PreparedData:
         The data as float64 (a read-only view; never modified).
     center_D : np.ndarray, shape (D,)
         Column means of x_ND (zeros when N = 0).
+    features_NF : np.ndarray, shape (N, 2 D + 1)
+        The squares of the centred data, the centred data, and ones: [xcsq_ND, xc_ND, 1]
+        (C-contiguous).
+    xcsq_xc_N2D : np.ndarray, shape (N, 2 D)
+        The first 2 D columns of features_NF (a view).
     xc_ND : np.ndarray, shape (N, D)
-        x_ND - center_D.
+        x_ND - center_D (a view into features_NF).
     xcsq_ND : np.ndarray, shape (N, D)
-        xc_ND ** 2.
+        xc_ND ** 2 (a view into features_NF).
 
-    All arrays are C-contiguous (matrix products on them go straight to BLAS) and read-only.
+    All arrays are read-only.  Their rows are contiguous, so matrix products on them go straight to
+    BLAS.
     """
 
     def __init__(self, x_ND):
@@ -63,15 +79,38 @@ class PreparedData:
         self.x_ND = x_ND.view()
         self.x_ND.flags.writeable = False
         self.center_D = x_ND.mean(axis=0) if N > 0 else np.zeros(D)
-        self.xc_ND = x_ND - self.center_D
-        self.xcsq_ND = np.square(self.xc_ND)
-        for array in (self.center_D, self.xc_ND, self.xcsq_ND):
+        self.features_NF = np.empty((N, 2 * D + 1))
+        self._set_views(D)
+        np.subtract(x_ND, self.center_D, out=self.xc_ND)
+        np.square(self.xc_ND, out=self.xcsq_ND)
+        self.features_NF[:, 2 * D] = 1.0
+        for array in (self.center_D, self.features_NF):
             array.flags.writeable = False
+        self._set_views(D)  # views made after the freeze are read-only too
+
+    def _set_views(self, D):
+        self.xcsq_xc_N2D = self.features_NF[:, :2 * D]
+        self.xcsq_ND = self.features_NF[:, :D]
+        self.xc_ND = self.features_NF[:, D:2 * D]
 
     @property
     def shape(self):
         """(N, D), like the shape of the wrapped array."""
         return self.x_ND.shape
+
+    def rows(self, start, stop):
+        """Examples start, ..., stop - 1 as a PreparedData sharing this one's centre and memory.
+
+        >>> part = PreparedData(np.array([[1.0], [3.0], [8.0]])).rows(1, 3)
+        >>> part.x_ND[:, 0], part.xc_ND[:, 0], part.center_D
+        (array([3., 8.]), array([-1.,  4.]), array([4.]))
+        """
+        part = object.__new__(PreparedData)
+        part.x_ND = self.x_ND[start:stop]
+        part.center_D = self.center_D
+        part.features_NF = self.features_NF[start:stop]
+        part._set_views(self.x_ND.shape[1])
+        return part
 
     @classmethod
     def of(cls, x_ND):

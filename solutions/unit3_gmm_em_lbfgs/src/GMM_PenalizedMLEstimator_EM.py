@@ -134,12 +134,16 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         count_K = np.sum(r_NK, axis=0)
         alive_K = count_K > 0
         mu_KD = self.mu_KD.copy()
+        if r_NK.flags.writeable:
+            sum_KD = r_NK.T @ data.xc_ND
+        else:
+            # r cannot change any more, so mstep__update_stddev_KD may reuse a matrix product:
+            # one product gives the weighted sums of the squares too (see prepared_data.py)
+            sumsq_sum_K2D = r_NK.T @ data.xcsq_xc_N2D
+            sum_KD = sumsq_sum_K2D[:, data.shape[1]:]
+            self._weighted_sum_memo = (r_NK, data, sumsq_sum_K2D, count_K)
         # weighted average of the centred data, shifted back
-        sum_KD = r_NK.T @ data.xc_ND
         mu_KD[alive_K] = sum_KD[alive_K] / count_K[alive_K, np.newaxis] + data.center_D
-        if not r_NK.flags.writeable:
-            # r cannot change any more, so mstep__update_stddev_KD may reuse this matrix product
-            self._weighted_sum_memo = (r_NK, data, sum_KD)
         return mu_KD
         ### END SOLUTION
 
@@ -166,16 +170,17 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         data = PreparedData.of(x_ND)
         r_NK = np.asarray(r_NK, dtype=np.float64)
         m, s = self.variance_penalty_mode, self.variance_penalty_spread
-        count_K = np.sum(r_NK, axis=0)
         muc_KD = self.mu_KD - data.center_D
         # sum_n r (xc - muc)^2 = sum_n r xc^2 - 2 muc sum_n r xc + muc^2 sum_n r
         memo = getattr(self, "_weighted_sum_memo", None)
         self._weighted_sum_memo = None
         if memo is not None and memo[0] is r_NK and memo[1] is data:
-            sum_KD = memo[2]  # computed by mstep__update_mu_KD from the same read-only r
+            # computed by mstep__update_mu_KD from the same read-only r
+            sumsq_sum_K2D, count_K = memo[2], memo[3]
         else:
-            sum_KD = r_NK.T @ data.xc_ND
-        sumsq_KD = r_NK.T @ data.xcsq_ND
+            sumsq_sum_K2D = r_NK.T @ data.xcsq_xc_N2D
+            count_K = np.sum(r_NK, axis=0)
+        sumsq_KD, sum_KD = np.split(sumsq_sum_K2D, 2, axis=1)
         spread_KD = sumsq_KD - 2.0 * muc_KD * sum_KD + np.square(muc_KD) * count_K[:, np.newaxis]
         spread_KD = np.maximum(spread_KD, 0.0)
         var_KD = (1.0 / (s * m) + spread_KD) / (1.0 / (s * m * m) + count_K[:, np.newaxis])
