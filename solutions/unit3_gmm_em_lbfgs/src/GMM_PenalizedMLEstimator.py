@@ -258,6 +258,23 @@ class GMM_PenalizedMLEstimator:
 
     # ------------------------------------------------------------------ history
 
+    def start_fit(self, x_ND, x_valid_ND=None):
+        """The start every ``fit`` shares: check the data, draw the initial parameters, empty the history.
+
+        Returns
+        -------
+        x_ND : np.ndarray, shape (N, D)
+        x_valid_ND : np.ndarray, shape (M, D), or None
+        N, N_valid : int
+            Numbers of training and validation examples (N_valid = 0 without validation data).
+        """
+        x_ND = self._check_x(x_ND, "x_ND")
+        if x_valid_ND is not None:
+            x_valid_ND = self._check_x(x_valid_ND, "x_valid_ND")
+        self.log_pi_K, self.mu_KD, self.stddev_KD = self.generate_initial_parameters(x_ND)
+        self.start_history(has_valid=x_valid_ND is not None)
+        return x_ND, x_valid_ND, x_ND.shape[0], 0 if x_valid_ND is None else x_valid_ND.shape[0]
+
     def start_history(self, has_valid):
         """Empty ``self.history``: lists for every key (plus the validation key if ``has_valid``)."""
         keys = HISTORY_KEYS + ((VALID_KEY,) if has_valid else ())

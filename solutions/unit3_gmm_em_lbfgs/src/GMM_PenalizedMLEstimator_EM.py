@@ -221,13 +221,7 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         -------
         self
         """
-        x_ND = self._check_x(x_ND, "x_ND")
-        if x_valid_ND is not None:
-            x_valid_ND = self._check_x(x_valid_ND, "x_valid_ND")
-        self.log_pi_K, self.mu_KD, self.stddev_KD = self.generate_initial_parameters(x_ND)
-        self.start_history(has_valid=x_valid_ND is not None)
-        N = x_ND.shape[0]
-        N_valid = 0 if x_valid_ND is None else x_valid_ND.shape[0]
+        x_ND, x_valid_ND, N, N_valid = self.start_fit(x_ND, x_valid_ND)
         ### BEGIN SOLUTION
         def calc_log_lik_N_and_r_NK(data, need_r=True):
             """E-step that also returns log p(x_n) for every example, running exp only where needed.

@@ -60,7 +60,7 @@ def run_name(K, seed):
 def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
     """Fit several EM models on the same data at once, exactly as their own ``fit`` would.
 
-    Every model is initialized with its own ``generate_initial_parameters`` and keeps its own
+    Every model is initialized by its own ``start_fit`` (as in ``fit``) and keeps its own
     history, stopping rule (its max_iter and ftol) and parameters.  Per iteration, the log densities
     of all components of all still-running models come from one ``calc_log_joint_NK`` call, and the
     means and standard deviations from one call each of the M-step functions, on a stacked model
@@ -94,8 +94,7 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
     if x_valid_ND is not None:
         valid = PreparedData(first._check_x(x_valid_ND, "x_valid_ND"))
     for model in models:
-        model.log_pi_K, model.mu_KD, model.stddev_KD = model.generate_initial_parameters(x_ND)
-        model.start_history(has_valid=valid is not None)
+        model.start_fit(x_ND, x_valid_ND)
     N, N_valid = train.shape[0], 0 if valid is None else valid.shape[0]
     running = list(models)
     r_KN, layout = None, {}  # responsibilities of the last E-step; model -> its rows there
