@@ -31,6 +31,7 @@ from prepared_data import PreparedData
 DEFAULT_K_LIST = (1, 4, 8, 16)
 DEFAULT_SEED_LIST = (1001, 3001, 4001, 7001)
 TOPS_FILE = "tops-20x20flattened_x_{split}.csv"
+NEGLIGIBLE_LOG_WEIGHT = -50.0  # see _log_lik_and_r_by_block
 
 
 def load_tops_csv(data_dir, split):
@@ -140,9 +141,6 @@ def fit_EM_runs_together(models, x_ND, x_valid_ND=None, verbose=False):
         if not running:
             break
     return models
-
-
-NEGLIGIBLE_LOG_WEIGHT = -50.0  # see _log_lik_and_r_by_block
 
 
 def _estep_by_block(data, stacked, starts_M, need_r):

@@ -79,38 +79,22 @@ class PreparedData:
         self.x_ND = x_ND.view()
         self.x_ND.flags.writeable = False
         self.center_D = x_ND.mean(axis=0) if N > 0 else np.zeros(D)
-        self.features_NF = np.empty((N, 2 * D + 1))
-        self._set_views(D)
-        np.subtract(x_ND, self.center_D, out=self.xc_ND)
-        np.square(self.xc_ND, out=self.xcsq_ND)
-        self.features_NF[:, 2 * D] = 1.0
-        for array in (self.center_D, self.features_NF):
+        features_NF = np.empty((N, 2 * D + 1))
+        np.subtract(x_ND, self.center_D, out=features_NF[:, D:2 * D])
+        np.square(features_NF[:, D:2 * D], out=features_NF[:, :D])
+        features_NF[:, 2 * D] = 1.0
+        for array in (self.center_D, features_NF):
             array.flags.writeable = False
-        self._set_views(D)  # views made after the freeze are read-only too
-
-    def _set_views(self, D):
-        self.xcsq_xc_N2D = self.features_NF[:, :2 * D]
-        self.xcsq_ND = self.features_NF[:, :D]
-        self.xc_ND = self.features_NF[:, D:2 * D]
+        # views taken after the freeze, so they are read-only too
+        self.features_NF = features_NF
+        self.xcsq_xc_N2D = features_NF[:, :2 * D]
+        self.xcsq_ND = features_NF[:, :D]
+        self.xc_ND = features_NF[:, D:2 * D]
 
     @property
     def shape(self):
         """(N, D), like the shape of the wrapped array."""
         return self.x_ND.shape
-
-    def rows(self, start, stop):
-        """Examples start, ..., stop - 1 as a PreparedData sharing this one's centre and memory.
-
-        >>> part = PreparedData(np.array([[1.0], [3.0], [8.0]])).rows(1, 3)
-        >>> part.x_ND[:, 0], part.xc_ND[:, 0], part.center_D
-        (array([3., 8.]), array([-1.,  4.]), array([4.]))
-        """
-        part = object.__new__(PreparedData)
-        part.x_ND = self.x_ND[start:stop]
-        part.center_D = self.center_D
-        part.features_NF = self.features_NF[start:stop]
-        part._set_views(self.x_ND.shape[1])
-        return part
 
     @classmethod
     def of(cls, x_ND):
