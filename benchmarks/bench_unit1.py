@@ -42,9 +42,10 @@ SEED = 0
 
 def notebook_functions() -> dict:
     """The notebook's definitions, extracted exactly as the grader extracts them."""
-    source, notes = to_module(NOTEBOOK.read_bytes(), NOTEBOOK.name, skip_imports=("otter", "matplotlib"))
-    if notes:
-        raise SystemExit("; ".join(notes))
+    extracted = to_module(NOTEBOOK.read_bytes(), NOTEBOOK.name)
+    if extracted.notes:
+        raise SystemExit("; ".join(extracted.notes))
+    source = extracted.source
     namespace: dict = {}
     exec(compile(source, str(NOTEBOOK), "exec"), namespace)
     return namespace

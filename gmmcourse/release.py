@@ -245,12 +245,12 @@ def build_autograder_zip(unit: UnitSources, target: Path) -> None:
         for rel in _GRADER_FILES:
             _zip_bytes(zf, f"gmmcourse/{rel}", (package / rel).read_bytes())
         _zip_dir(zf, unit.autograder, "unit/")
-        for name in runner.load_unit(unit.autograder).submission.support:
+        for name in runner.load_unit(unit.autograder).submission.given:
             source = unit.src / name
             text = source.read_text()
             if BEGIN in text:
-                raise UserError(f"{source} is a support file but has solution regions")
-            _zip_bytes(zf, f"unit/{runner.SUPPORT}/{name}", text.encode())
+                raise UserError(f"{source} is a given file but has solution regions")
+            _zip_bytes(zf, f"unit/{runner.GIVEN}/{name}", text.encode())
 
 
 def build_student_zip(unit: UnitSources, release: Path, target: Path) -> None:

@@ -28,7 +28,8 @@ import pytest
 
 from gmmcourse import release
 from gmmcourse.grading import gradescope, runner, wire
-from gmmcourse.grading.sandbox import Limits, Sandbox, make_private
+from gmmcourse.grading.sandbox import Sandbox, make_private
+from gmmcourse.grading.spec import Limits
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "attack_unit"
 REPO = Path(__file__).resolve().parent.parent

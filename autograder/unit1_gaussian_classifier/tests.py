@@ -8,12 +8,10 @@ references come from ``references.npz`` (``gmmcourse refs unit1``).
 
 import numpy as np
 
-from gmmcourse.grading.sandbox import Limits
-from gmmcourse.grading.spec import Case, Close, Exact, Submission, Test
+from gmmcourse.grading.spec import Limits, Case, Close, Exact, Submission, Test
 
 UNIT = "unit1_gaussian_classifier"
-SUBMISSION = Submission(kind="notebook", files=("unit1_gaussian_classifier.ipynb",),
-                        skip_imports=("otter", "matplotlib"))
+SUBMISSION = Submission(kind="notebook", files=("unit1_gaussian_classifier.ipynb",))
 LIMITS = Limits(cpu_seconds=240, memory_bytes=4 * 1024**3)
 
 TIGHT = Close(rtol=1e-7, atol=1e-7)

@@ -6,15 +6,14 @@ from ``references.npz`` (``gmmcourse refs unit3``). Cases marked public ship wit
 
 import numpy as np
 
-from gmmcourse.grading.sandbox import Limits
-from gmmcourse.grading.spec import Case, Close, Exact, Submission, Test
+from gmmcourse.grading.spec import Limits, Case, Close, Exact, Submission, Test
 
 UNIT = "unit3_gmm_em_lbfgs"
 SUBMISSION = Submission(kind="py", files=(
     "calc_neg_log_lik__np.py", "calc_neg_log_lik__ag.py", "calc_penalty_stddev.py",
     "GMM_PenalizedMLEstimator.py", "GMM_PenalizedMLEstimator_EM.py", "GMM_PenalizedMLEstimator_LBFGS.py",
     "transform_log_softmax.py", "transform_softplus.py",
-), support=("prepared_data.py",))
+), given=("prepared_data.py",))
 LIMITS = Limits(cpu_seconds=240, memory_bytes=4 * 1024**3)
 
 M, S = 25.0, 100.0  # the experiments' variance-penalty mode and spread

@@ -1,91 +1,215 @@
 """Turn a submitted notebook into a Python module the worker can import.
 
-Runs on the trusted side and never executes anything: the notebook is parsed as JSON and its code
-cells as Python syntax (``ast``). IPython magics and shell escapes are dropped.
+Runs on the trusted side and never executes anything: the notebook is parsed as JSON, each code
+cell is turned into plain Python by IPython's own input transformers (the code Jupyter runs for
+``%magics``, ``!shell`` lines and their continuation lines), and parsed with ``ast``.
+
+With ``keep="definitions"`` the module holds, in notebook order:
+
+- every import (``from __future__`` imports first), each wrapped so that a package the grader does
+  not have (otter, say) cannot stop the module from loading;
+- every function and class definition;
+- module-level assignments of literal values, and any other module-level assignment a kept
+  definition needs (directly or through other assignments), e.g. ``LOG_2PI = np.log(2 * np.pi)``.
+  A needed assignment that fails while loading leaves its name undefined instead of failing the
+  whole module.
+
+Everything else (experiments, plots, prints) is dropped, so grading never re-runs the notebook's
+heavy work. With ``keep="all"`` every cell runs, in order.
+
+This file is also copied into the student release (``public_checks/``), so the public checks turn
+a notebook into a module exactly as the autograder does; it imports only the standard library and
+IPython.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+from dataclasses import dataclass, field
 
-_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _is_literal_assignment(node) -> bool:
-    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
-        return False
-    try:
-        ast.literal_eval(node.value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def _tolerant(node):
-    """An import wrapped in ``try/except ImportError`` (e.g. otter, which graders need not have)."""
-    if not isinstance(node, (ast.Import, ast.ImportFrom)):
-        return node
-    handler = ast.ExceptHandler(type=ast.Name("ImportError", ast.Load()), name=None, body=[ast.Pass()])
-    return ast.fix_missing_locations(ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[]))
+# Cell magics whose body is ordinary code of the notebook (timing and output capture).
+_TRANSPARENT_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMPORTS = (ast.Import, ast.ImportFrom)
+_ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+_PRELUDE = ("def get_ipython():  # no IPython while grading: magics and shell lines do nothing\n"
+            "    class _NoShell:\n"
+            "        def __getattr__(self, name):\n"
+            "            return lambda *args, **kwargs: None\n"
+            "    return _NoShell()\n")
 
 
-def _strip_magics(source: str) -> str:
-    lines = []
-    for line in source.splitlines():
-        if line.lstrip().startswith(("%", "!")):
-            indent = line[: len(line) - len(line.lstrip())]
-            lines.append(f"{indent}pass  # IPython magic removed")
-        else:
-            lines.append(line)
-    return "\n".join(lines)
+class NotebookError(ValueError):
+    """The file is not a notebook that can be read."""
 
 
-def _imports_skipped(node, skip: tuple[str, ...]) -> bool:
-    if isinstance(node, ast.Import):
-        names = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom):
-        names = [node.module or ""]
-    else:
-        return False
-    return all(n.split(".")[0] in skip for n in names)
+@dataclass
+class Extracted:
+    """The module source and, for each of its lines, the notebook cell and line it came from."""
+
+    source: str
+    notes: list[str] = field(default_factory=list)
+    line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # module line -> (cell, line)
+
+    def where(self, line: int) -> str | None:
+        """'cell C, line L' for a line of the module, or None for the grader's own lines."""
+        if line not in self.line_map:
+            return None
+        cell, cell_line = self.line_map[line]
+        return f"notebook cell {cell}, line {cell_line}"
 
 
-def to_module(data: bytes, name: str, keep: str = "definitions",
-              skip_imports: tuple[str, ...] = ()) -> tuple[bytes, list[str]]:
-    """Python source for the code cells of notebook ``data``; returns (source, notes).
+def _to_python(source: str) -> str:
+    """IPython's transformation of one cell (magics become calls of ``get_ipython()``)."""
+    from IPython.core.inputtransformer2 import TransformerManager
 
-    skip_imports: top-level packages whose imports are dropped in "definitions" mode (the notebook's
-    own tools, e.g. otter or matplotlib, which graded functions do not need and which cost seconds).
-    """
-    notes: list[str] = []
+    first, _, rest = source.lstrip().partition("\n")
+    if first.split()[:1] and first.split()[0] in _TRANSPARENT_CELL_MAGICS:
+        source = "\n" * (len(source) - len(source.lstrip()) + 1) + rest  # keep line numbers
+    return TransformerManager().transform_cell(source)
+
+
+def _cells(data: bytes, name: str) -> list[tuple[int, str]]:
+    """(cell number counting from 1, source) of every code cell."""
     try:
         nb = json.loads(data.decode("utf-8"))
-        cells = nb["cells"]
-        assert isinstance(cells, list)
-    except (ValueError, KeyError, TypeError, AssertionError, UnicodeDecodeError):
-        return b"", [f"{name} is not a readable Jupyter notebook"]
-    chunks = []
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise NotebookError(f"{name} is not a Jupyter notebook (not valid JSON)") from None
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise NotebookError(f"{name} is not a Jupyter notebook (no list of cells)")
+    out = []
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(s for s in source if isinstance(s, str))
-        if not isinstance(source, str):
-            continue
-        source = _strip_magics(source)
-        try:
-            tree = ast.parse(source)
-        except SyntaxError as exc:
-            notes.append(f"{name}: code cell {number} has a syntax error (line {exc.lineno}); skipped")
-            continue
-        if keep == "definitions":
-            tree.body = [_tolerant(n) for n in tree.body
-                         if (isinstance(n, _DEFINITIONS) or _is_literal_assignment(n))
-                         and not _imports_skipped(n, skip_imports)]
-            if not tree.body:
+        if isinstance(source, str) and source.strip():
+            out.append((number, source))
+    return out
+
+
+def _names_loaded(node: ast.AST) -> set[str]:
+    """Names a statement reads from the module's globals (roughly: a function's parameters and
+    the names it assigns are its own)."""
+    loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    own: set[str] = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = inner.args
+            own |= {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+            own |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+            own |= {n.id for n in ast.walk(inner) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    globals_declared = {name for n in ast.walk(node) if isinstance(n, ast.Global) for name in n.names}
+    return loaded - (own - globals_declared)
+
+
+def _names_bound(node: ast.AST) -> set[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _is_literal(node: ast.AST) -> bool:
+    value = getattr(node, "value", None)
+    if value is None or isinstance(node, ast.AugAssign):
+        return False
+    try:
+        ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _needed_assignments(statements: list[ast.stmt]) -> set[int]:
+    """Indices of the assignments that kept definitions need, directly or through each other."""
+    needed: set[str] = set()
+    for node in statements:
+        if isinstance(node, _DEFINITIONS):
+            needed |= _names_loaded(node)
+    keep: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for i, node in enumerate(statements):
+            if i in keep or not isinstance(node, _ASSIGNMENTS):
                 continue
-            source = ast.unparse(tree)
-        chunks.append(f"# --- code cell {number}\n{source}\n")
-    return "\n".join(chunks).encode("utf-8"), notes
+            if _is_literal(node) or _names_bound(node) & needed:
+                keep.add(i)
+                needed |= _names_loaded(node)
+                changed = True
+    return keep
+
+
+def _guarded(segment: str, kind: str) -> list[str]:
+    """Wrap one statement so that its failure cannot stop the module from loading."""
+    body = ["    " + line for line in segment.splitlines()]
+    return ["try:", *body, f"except {kind}:", "    pass"]
+
+
+def _segment(parsed, i) -> tuple[int, str]:
+    """(first line, source text) of statement i, decorators included, as the student wrote it."""
+    cell, source, node = parsed[i]
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    shares_line = any(other is not node and c == cell and o.lineno <= node.end_lineno
+                      and o.end_lineno >= start for c, _, o in parsed[max(0, i - 1): i + 2]
+                      for other in [o])
+    if node.col_offset != 0 or shares_line:
+        return start, ast.unparse(node)
+    return start, "\n".join(source.splitlines()[start - 1: node.end_lineno])
+
+
+def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
+    """The Python module for the code cells of notebook ``data`` (``name`` is used in messages).
+
+    Raises NotebookError when ``data`` is not a notebook. A cell with a syntax error is skipped
+    and reported in ``notes``.
+    """
+    parsed: list[tuple[int, str, ast.stmt]] = []  # (cell, transformed cell source, statement)
+    notes: list[str] = []
+    for number, raw in _cells(data, name):
+        try:
+            source = _to_python(raw)
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError) as exc:
+            line = getattr(exc, "lineno", None)
+            notes.append(f"{name}: code cell {number} has a syntax error"
+                         + (f" (line {line})" if line else "") + "; it was skipped")
+            continue
+        except RecursionError:
+            notes.append(f"{name}: code cell {number} is nested too deeply to read; it was skipped")
+            continue
+        parsed.extend((number, source, node) for node in tree.body)
+
+    statements = [node for _, _, node in parsed]
+    if keep == "definitions":
+        wanted = _needed_assignments(statements)
+        chosen = [i for i, node in enumerate(statements)
+                  if isinstance(node, _IMPORTS + _DEFINITIONS) or i in wanted]
+    else:
+        chosen = list(range(len(statements)))
+
+    out = Extracted("", notes)
+    lines = sorted({f"from __future__ import {alias.name}" for node in statements
+                    if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                    for alias in node.names})
+    lines.extend(_PRELUDE.splitlines())
+    for i in chosen:
+        cell, source, node = parsed[i]
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        start, segment = _segment(parsed, i)
+        if isinstance(node, _IMPORTS):
+            block, offset = _guarded(segment, "ImportError"), 1
+        elif isinstance(node, _ASSIGNMENTS) and keep == "definitions" and not _is_literal(node):
+            block, offset = _guarded(segment, "Exception"), 1
+        else:
+            block, offset = segment.splitlines(), 0
+        lines.append(f"# --- notebook cell {cell}")
+        for k, text in enumerate(block):
+            lines.append(text)
+            if offset <= k < len(block) - 2 * offset:
+                out.line_map[len(lines)] = (cell, start + k - offset)
+    out.source = "\n".join(lines) + "\n"
+    return out

@@ -26,8 +26,8 @@ import numpy as np
 
 from gmmcourse.errors import UserError
 from gmmcourse.grading import notebook_source, wire
-from gmmcourse.grading.sandbox import Limits, Sandbox, WorkerDied, WorkerTimeout, make_private
-from gmmcourse.grading.spec import Submission, Test, reference_key
+from gmmcourse.grading.sandbox import Sandbox, WorkerDied, WorkerTimeout, make_private
+from gmmcourse.grading.spec import MISMATCH_KINDS, Limits, Mismatch, Submission, Test, reference_key
 
 MAX_SUBMISSION_BYTES = 50 * 1024**2
 REFERENCES = "references.npz"
@@ -95,14 +95,14 @@ def _members(path: Path) -> dict[str, bytes]:
     return out
 
 
-SUPPORT = "support"
+GIVEN = "given"
 
 
-def collect_submission(path: Path, spec: Submission, support_dir: Path | None = None
+def collect_submission(path: Path, spec: Submission, given_dir: Path | None = None
                        ) -> tuple[dict[str, bytes], list[str]]:
     """Pick the files the unit needs out of a submission; returns (files, notes for the student).
 
-    Complete helper modules (``spec.support``) come from ``support_dir`` when not handed in.
+    Given modules (``spec.given``) always come from ``given_dir``, whatever the student handed in.
     """
     members = _members(path)
     files: dict[str, bytes] = {}
@@ -122,17 +122,18 @@ def collect_submission(path: Path, spec: Submission, support_dir: Path | None = 
             notes.append(f"several files named {wanted}; graded {found[0]}")
         data = members[found[0]]
         if spec.kind == "notebook":
-            data, nb_notes = notebook_source.to_module(data, wanted, spec.notebook_cells, spec.skip_imports)
-            notes.extend(nb_notes)
-            files["submission.py"] = data
+            try:
+                extracted = notebook_source.to_module(data, wanted, spec.notebook_cells)
+            except notebook_source.NotebookError as exc:
+                notes.append(str(exc))
+                continue
+            notes.extend(extracted.notes)
+            files["submission.py"] = extracted.source.encode("utf-8")
         else:
             files[wanted] = data
-    for name in spec.support:
-        handed_in = sorted(by_name.get(name, []), key=lambda r: (r.count("/"), r))
-        if handed_in:
-            files[name] = members[handed_in[0]]
-        elif support_dir is not None and (support_dir / name).is_file():
-            files[name] = (support_dir / name).read_bytes()
+    for name in spec.given:
+        if given_dir is not None and (given_dir / name).is_file():
+            files[name] = (given_dir / name).read_bytes()
     return files, notes
 
 
@@ -223,7 +224,7 @@ def _run_test(sandbox: Sandbox, test: Test, refs, record: bool) -> list[CaseResu
                 message = f"returned something that is not plain numbers/arrays ({_plain(exc, 100)})"
                 worker.stop()
                 worker = None
-            results[index] = CaseResult(case.name, case.weight, message is None, message or "", case.public,
+            results[index] = CaseResult(case.name, case.points_weight, message is None, message or "", case.public,
                                         outputs if record else {})
     finally:
         if worker is not None:
@@ -244,8 +245,9 @@ def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
         if ref is None:
             raise UserError(f"no reference for {test.name}/{case.name}/{name}; run `gmmcourse refs`")
         verdict = compare(outputs[name], ref)
-        if verdict:
-            problems.append(f"{name}: {verdict}")
+        if isinstance(verdict, Mismatch):
+            problems.append(f"{name}: {verdict.detail}" if case.public
+                            else f"{name}: {MISMATCH_KINDS[verdict.kind]}")
     return "; ".join(problems) or None
 
 
@@ -277,14 +279,14 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     make_private(folder, *secret_paths, *_checkout_secrets())
     unit = load_unit(folder)
     refs = {} if record else _load_refs(folder)
-    files, notes = collect_submission(Path(submission), unit.submission, folder / SUPPORT)
+    files, notes = collect_submission(Path(submission), unit.submission, folder / GIVEN)
     tests_out, raw = [], {}
     with Sandbox(folder / "probes.py", files, unit.limits) as sandbox:
         for test in unit.tests:
             cases = _run_test(sandbox, test, refs, record)
             raw[test.name] = cases
             total = sum(c.weight for c in cases)
-            earned = sum(c.weight for c in cases if c.passed)
+            earned = sum(c.weight for c in cases if c.passed)  # weights of public cases are 0
             score = round(test.points * earned / total, 4) if total else 0.0
             lines = [f"{'PASS' if c.passed else 'FAIL'}  {'' if c.public else '[hidden] '}{c.name}"
                      + ("" if c.passed else f": {c.message}") for c in cases]

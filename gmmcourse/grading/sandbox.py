@@ -31,10 +31,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from gmmcourse.errors import UserError
+from gmmcourse.grading.spec import Limits
 
 WORKER_USER = "gmmcourse-worker"  # the name workers see in $USER; their uid has no passwd entry
 ID_BASE = 2_000_000  # first uid/gid of the pool that sandboxes take their user id from
@@ -44,21 +44,6 @@ _SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue", tempfile
 _WATCH_SECONDS = 0.1  # how often a waiting grader checks the worker group's memory and files
 _HERE = Path(__file__).resolve().parent
 _INTERPRETER_OK: list[str] = []  # set once a sandbox user could run the interpreter with numpy
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one worker process (each test gets fresh workers).
-
-    memory_bytes also bounds, as root, the resident memory of all processes of a sandbox together
-    with the files they leave in the sandbox and the shared scratch folders (/tmp, /dev/shm, ...).
-    """
-
-    cpu_seconds: int = 300
-    memory_bytes: int = 6 * 1024**3
-    processes: int = 64
-    file_bytes: int = 8 * 1024**2
-    answer_bytes: int = 256 * 1024**2
 
 
 class WorkerDied(Exception):

@@ -29,6 +29,17 @@ def _describe(exc, submission_dir):
     return {"type": type(exc).__name__[:80], "message": message[:300], "where": where}
 
 
+# The course kit's own tools: absent from the Gradescope image, so not importable here either (a
+# notebook's ``import otter`` then fails fast, as it does on Gradescope, instead of taking seconds).
+TOOL_PACKAGES = ("otter", "nbgrader", "gmmcourse", "IPython", "ipykernel", "jupyter_client",
+                 "jupyter_core", "nbformat", "nbclient", "nbconvert", "pytest", "notebook", "jupyterlab")
+
+
+def _block_tools():
+    for name in TOOL_PACKAGES:
+        sys.modules[name] = None  # "import name" now raises ImportError at once
+
+
 def main(argv):
     fd = int(argv[argv.index("--fd") + 1])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -38,6 +49,8 @@ def main(argv):
     channel = os.fdopen(fd, "w", encoding="utf-8")
     import probes
     import wire  # noqa: E402  (after sys.path is set)
+
+    _block_tools()
 
     for line in sys.stdin:
         try:
