@@ -8,7 +8,7 @@ references come from ``references.npz`` (``gmmcourse refs unit1``).
 
 import numpy as np
 
-from gmmcourse.grading.spec import Limits, Case, Close, Exact, Submission, Test
+from gmmcourse.grading.spec import Case, Close, Exact, Limits, Submission, Test
 
 UNIT = "unit1_gaussian_classifier"
 SUBMISSION = Submission(kind="notebook", files=("unit1_gaussian_classifier.ipynb",))

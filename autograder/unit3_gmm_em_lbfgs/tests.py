@@ -6,7 +6,7 @@ from ``references.npz`` (``gmmcourse refs unit3``). Cases marked public ship wit
 
 import numpy as np
 
-from gmmcourse.grading.spec import Limits, Case, Close, Exact, Submission, Test
+from gmmcourse.grading.spec import Case, Close, Exact, Limits, Submission, Test
 
 UNIT = "unit3_gmm_em_lbfgs"
 SUBMISSION = Submission(kind="py", files=(

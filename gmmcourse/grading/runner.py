@@ -224,8 +224,8 @@ def _run_test(sandbox: Sandbox, test: Test, refs, record: bool) -> list[CaseResu
                 message = f"returned something that is not plain numbers/arrays ({_plain(exc, 100)})"
                 worker.stop()
                 worker = None
-            results[index] = CaseResult(case.name, case.points_weight, message is None, message or "", case.public,
-                                        outputs if record else {})
+            results[index] = CaseResult(case.name, case.points_weight, message is None, message or "",
+                                        case.public, outputs if record else {})
     finally:
         if worker is not None:
             worker.stop()
