@@ -263,6 +263,17 @@ def build_student_zip(unit: UnitSources, release: Path, target: Path) -> None:
                 _zip_bytes(zf, f"{unit.name}/data/{rel}", (paths.DATA_DIR / rel).read_bytes())
 
 
+COURSE_DATA = "course_data.py"
+
+
+def _add_course_data(folder: Path) -> None:
+    """The kit's data reader, copied into the release so notebooks read data exactly as the kit."""
+    folder.mkdir(exist_ok=True)
+    source = Path(__file__).parent / COURSE_DATA
+    (folder / COURSE_DATA).write_text(GENERATED.format(source=f"gmmcourse/{COURSE_DATA}") + "\n"
+                                      + source.read_text())
+
+
 def build_unit_into(unit: UnitSources, root: Path) -> None:
     """Build starter_code/, assignments/ and dist/ for one unit under ``root``."""
     build_starter(unit, root / "starter_code" / unit.name)
@@ -277,6 +288,7 @@ def build_unit_into(unit: UnitSources, root: Path) -> None:
         shutil.copyfile(readme, release / "README.md")
     if unit.src.is_dir():
         shutil.copytree(root / "starter_code" / unit.name, release / "src")
+    _add_course_data(release / "src")
     public_checks(unit, release)
     dist = root / "dist"
     dist.mkdir(exist_ok=True)

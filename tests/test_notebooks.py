@@ -23,7 +23,9 @@ NOTEBOOK_IDS = [nb_path.relative_to(ROOT / "solutions").as_posix() for nb_path i
 
 # One BLAS thread per kernel: the suite runs in parallel (pytest -n 2), and OpenBLAS threads competing
 # for the same cores can make the notebooks several times slower.
-KERNEL_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+KERNEL_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                  # the notebooks' one budget knob: "small" runs every cell on a reduced budget
+                  GMMCOURSE_BUDGET="small", GMMCOURSE_DATA=str(ROOT / "data"))
 
 # nbgrader's rule (ClearSolutions): ANY line of ANY cell that contains "BEGIN SOLUTION" opens a solution
 # region, even inside prose, so a cell that merely mentions the marker must be a solution cell too.
@@ -82,9 +84,8 @@ def _student_folder_with_solution(nb_path: Path, workdir: Path) -> Path:
     """
     unit = nb_path.parent.name
     shutil.copytree(ROOT / "assignments" / unit, workdir)
-    if (nb_path.parent / "src").is_dir():
-        shutil.rmtree(workdir / "src", ignore_errors=True)
-        shutil.copytree(nb_path.parent / "src", workdir / "src",
+    if (nb_path.parent / "src").is_dir():  # the solution's modules over the starter's (course_data stays)
+        shutil.copytree(nb_path.parent / "src", workdir / "src", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(nb_path, workdir / nb_path.name)
     return workdir

@@ -21,7 +21,7 @@ students see what is checked, and is worth nothing; every test needs at least on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -195,8 +195,8 @@ class Within(Compare):
     high: float = np.inf
 
     def __call__(self, got, ref):
-        got = _numeric(got, np.asarray(got) if not isinstance(got, (bool, str, dict, list)) and got is not None
-                       else np.zeros(()), "biuf", "a real number")
+        plain = got is None or isinstance(got, (bool, str, dict, list))
+        got = _numeric(got, np.zeros(()) if plain else np.asarray(got), "biuf", "a real number")
         if isinstance(got, Mismatch):
             return got
         got = got.astype(np.float64)
