@@ -125,13 +125,14 @@ def run_autograder(lab: Lab, submission: Path) -> tuple[dict, str, Path]:
     """The zip's run_autograder, run locally as on Gradescope; returns (results, printed, results path)."""
     base = Path(tempfile.mkdtemp(prefix="gradescope-", dir=lab.root))
     os.chmod(base, 0o755)
+    ag = base / "autograder"  # Gradescope's layout: zip in source/, run_autograder copied to the root
     with zipfile.ZipFile(lab.zip) as zf:
-        zf.extractall(base / "source")
-    shutil.copytree(submission, base / "autograder" / "submission")
-    os.chmod(base / "autograder" / "submission", 0o700)  # (on Gradescope, the only submission around)
-    env = dict(os.environ, GMMCOURSE_AUTOGRADER_ROOT=str(base / "autograder"),
-               GMMCOURSE_PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(base / "source" / "run_autograder")], env=env, capture_output=True,
+        zf.extractall(ag / "source")
+    shutil.copy2(ag / "source" / "run_autograder", ag / "run_autograder")
+    shutil.copytree(submission, ag / "submission")
+    os.chmod(ag / "submission", 0o700)  # (on Gradescope, the only submission around)
+    env = dict(os.environ, GMMCOURSE_AUTOGRADER_ROOT=str(ag), GMMCOURSE_PYTHON=sys.executable)
+    proc = subprocess.run(["bash", str(ag / "run_autograder")], cwd=ag, env=env, capture_output=True,
                           text=True, timeout=300)
     path = base / "autograder" / "results" / "results.json"
     assert proc.returncode == 0, proc.stderr[-2000:]
