@@ -88,6 +88,9 @@ def _cmd_grade(args) -> int:
     submission = Path(args.submission)
     if not submission.exists():
         raise UserError(f"submission not found: {submission}")
+    from gmmcourse.grading import layers
+
+    print(layers.describe(layers.detect()), flush=True)
     results = release.grade_with_zip(zip_path, submission)
     print(runner.format_table(results))
     if args.results:

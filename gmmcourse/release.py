@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 from gmmcourse import paths
 from gmmcourse.errors import UserError
@@ -38,6 +39,7 @@ PUBLIC_CHECKS = "public_checks"
 # Files every autograder zip carries: the trusted grader and its wire format, nothing else.
 _GRADER_FILES = ("__init__.py", "errors.py", "grading/__init__.py", "grading/spec.py", "grading/wire.py",
                  "grading/runner.py", "grading/sandbox.py", "grading/worker.py",
+                 "grading/confine.py", "grading/layers.py",
                  "grading/notebook_source.py", "grading/gradescope.py")
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)  # fixed timestamps: same input, same zip bytes
 _SHIPPED_PACKAGES = ("numpy", "scipy", "autograd", "scikit-learn", "pandas")
@@ -296,6 +298,43 @@ def build_unit_into(unit: UnitSources, root: Path) -> None:
     build_student_zip(unit, release, dist / f"{unit.name}-student.zip")
 
 
+def same_plain_data(a, b) -> bool:
+    """Whether two decoded wire values agree: same structure, numbers within the reference
+    tolerances (so a last-ulp difference between machines is not a change)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_plain_data(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_plain_data(x, y) for x, y in zip(a, b, strict=True))
+    def numeric(x):
+        return isinstance(x, (int, float, np.ndarray)) and not isinstance(x, bool)
+
+    if numeric(a) and numeric(b):
+        return runner.same_reference(np.asarray(a), np.asarray(b))
+    return type(a) is type(b) and a == b
+
+
+def _same_generated(rel: str, new: bytes | None, old: bytes | None) -> bool:
+    """Generated files are equal byte for byte, except the public cases, compared as data."""
+    if new is None or old is None or not rel.endswith(f"{PUBLIC_CHECKS}/cases.json"):
+        return new == old
+    try:
+        return same_plain_data(wire.decode(new), wire.decode(old))
+    except wire.WireError:
+        return False
+
+
+def _keep_equivalent(staging: Path, committed: Path) -> None:
+    """Where a freshly built file equals the committed one (``_same_generated``), keep the committed
+    bytes, so building on another machine changes no file."""
+    if not committed.is_dir():
+        return
+    for path in staging.rglob("cases.json"):
+        old = committed / path.relative_to(staging)
+        if old.is_file() and _same_generated(path.relative_to(staging).as_posix(), path.read_bytes(),
+                                             old.read_bytes()):
+            shutil.copyfile(old, path)
+
+
 def _replace_tree(new: Path, old: Path) -> None:
     """Swap folder ``new`` in for ``old`` (old kept until the new one is in place)."""
     old.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +363,7 @@ def build_unit(name: str) -> None:
         staging = Path(tmp)
         build_unit_into(unit, staging)
         _replace_tree(staging / "starter_code" / name, paths.STARTER_DIR / name)
+        _keep_equivalent(staging / "assignments" / name, paths.ASSIGNMENTS_DIR / name)
         _replace_tree(staging / "assignments" / name, paths.ASSIGNMENTS_DIR / name)
         paths.DIST_DIR.mkdir(exist_ok=True)
         for file in (staging / "dist").iterdir():
@@ -359,7 +399,7 @@ def grade_with_zip(zip_path: Path, submission: Path) -> dict:
 
 def _secret_paths() -> tuple[Path, ...]:
     """Folders of this checkout that hold what a student must not read while being graded."""
-    return (paths.AUTOGRADER_DIR, paths.SOLUTIONS_DIR, paths.DIST_DIR, paths.REPO_ROOT / ".git")
+    return tuple(paths.REPO_ROOT / name for name in runner.SECRET_FOLDERS)
 
 
 def self_grade(name: str) -> dict:
@@ -421,7 +461,7 @@ def check_unit(name: str) -> list[str]:
             new = _tree_files(fresh / sub / name)
             old = _tree_files(paths.REPO_ROOT / sub / name)
             for rel in sorted(set(new) | set(old)):
-                if new.get(rel) != old.get(rel):
+                if not _same_generated(rel, new.get(rel), old.get(rel)):
                     state = "missing" if rel not in old else ("stale" if rel in new else "not generated")
                     problems.append(f"{sub}/{name}/{rel}: {state}; run `gmmcourse build {name}`")
         fresh_refs = fresh / "references.npz"
@@ -454,9 +494,7 @@ def _self_grade_problems(unit: UnitSources, zip_path: Path) -> list[str]:
 
 
 def _compare_refs(unit: UnitSources, fresh: Path) -> list[str]:
-    import numpy as np
-
-    committed = runner._load_refs(unit.autograder)
+    committed = runner.load_references(unit.autograder)
     with np.load(fresh, allow_pickle=False) as data:
         new = {k: data[k] for k in data.files}
     problems = []
@@ -465,7 +503,7 @@ def _compare_refs(unit: UnitSources, fresh: Path) -> list[str]:
                         f"`gmmcourse refs {unit.name}`")
     for key in sorted(set(new) & set(committed)):
         a, b = new[key], committed[key]
-        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
+        if not runner.same_reference(a, b):
             problems.append(f"autograder/{unit.name}/references.npz: {key} differs from a fresh "
                             f"`gmmcourse refs {unit.name}`")
     return problems

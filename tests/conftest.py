@@ -20,3 +20,19 @@ def run_cli(*args, cwd=ROOT, env=None, timeout=900):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "gmmcourse.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_root(reason): the test needs root; under CI a skip fails")
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``needs_root`` skip with their reason when not root; under CI (CI=true, which
+    runs as root) such a skip would hide a security test, so it fails instead."""
+    marker = item.get_closest_marker("needs_root")
+    if marker is None or os.geteuid() == 0:
+        return
+    reason = f"needs root: {marker.args[0] if marker.args else 'runs student code as another user'}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI runs as root, so this test must not be skipped here)")
+    pytest.skip(reason)

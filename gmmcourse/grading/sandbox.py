@@ -1,14 +1,19 @@
 """Sandboxed worker processes for grading untrusted student code.
 
 The trusted grader keeps the hidden tests and the reference values; student code only ever runs in
-a :class:`Worker`, a separate process started from a private sandbox folder with resource limits.
-When the grader runs as root (as on Gradescope and in CI) every sandbox also gets a user id of its
-own: an unused uid/gid from a high range (no passwd entry needed), reserved with a lock file for
-the sandbox's lifetime. Its processes cannot read the grader's files (the grader makes them
-root-only first), cannot write ``results.json``, and cannot signal the workers of a grading that
-runs at the same time. After every test all processes of that uid are killed and its files in the
-shared scratch folders removed, so nothing the student started survives into the moment the
-results are written.
+a :class:`Worker`, a separate process started from a private sandbox folder. Each worker is
+confined by every layer the machine allows (see :mod:`gmmcourse.grading.layers`): as root a
+throw-away uid of its own (an unused uid/gid from a high range, no passwd entry, reserved with a
+lock file for the sandbox's lifetime), resource limits, Landlock (it reads only the Python
+installation and the system libraries and writes only its own folders; no TCP, no signals beyond
+its own processes), PID/mount/network/IPC namespaces (nothing it starts outlives it, no network,
+private System V IPC) and a cgroup that is killed as a whole. The last trusted step before the
+worker runs is ``confine.py``, which applies them and execs the worker.
+
+After every test all processes of the sandbox are killed (cgroup, process tree and uid sweeps)
+and its files in the shared scratch folders and its System V segments removed, so nothing the
+student started survives into the moment the results are written. Nothing on the host is changed:
+folders the worker uid cannot enter are made reachable inside its own mount namespace only.
 
 Written by hand because no maintained library does this job: otter-grader runs student code and
 tests in one process (its results can be forged from the student code), and nbgrader's autograder
@@ -17,8 +22,11 @@ has the same shape.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import grp
+import json
 import os
 import pwd
 import secrets
@@ -34,6 +42,7 @@ import time
 from pathlib import Path
 
 from gmmcourse.errors import UserError
+from gmmcourse.grading import layers as layers_mod
 from gmmcourse.grading.spec import Limits
 
 WORKER_USER = "gmmcourse-worker"  # the name workers see in $USER; their uid has no passwd entry
@@ -43,7 +52,9 @@ _LOCK_DIRS = ("/run/gmmcourse-sandbox", os.path.join(tempfile.gettempdir(), "gmm
 _SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue", tempfile.gettempdir())
 _WATCH_SECONDS = 0.1  # how often a waiting grader checks the worker group's memory and files
 _HERE = Path(__file__).resolve().parent
-_INTERPRETER_OK: list[str] = []  # set once a sandbox user could run the interpreter with numpy
+_GRADER_FILES = ("worker.py", "wire.py", "confine.py")
+_INTERPRETER_OK: list[str] = []  # set once a confined worker could run the interpreter with numpy
+CONFINE_FAILED = 70  # exit status of confine.py when a layer could not be applied
 
 
 class WorkerDied(Exception):
@@ -54,17 +65,44 @@ class WorkerTimeout(Exception):
     """The worker did not answer within the case's wall-time limit."""
 
 
+class MemoryExceeded(WorkerDied):
+    """The sandbox held more than its memory limit."""
+
+
 def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def make_private(*paths: Path) -> None:
-    """As root, make folders that hold hidden material unreadable for the workers (mode 0700)."""
-    if not running_as_root():
-        return
-    for path in paths:
-        if path.is_dir():
-            os.chmod(path, 0o700)
+_HIDDEN_LOCK = threading.Lock()
+_HIDDEN_COUNT: dict[str, list] = {}  # folder -> [gradings using it, its original mode]
+
+
+@contextlib.contextmanager
+def hidden_from_workers(paths):
+    """Keep ``paths`` out of the workers' reach for the duration of a grading, changing nothing.
+
+    With Landlock the workers can read only the Python installation and their sandbox, so nothing
+    is done. Without it, as root, the folders are made root-only (mode 0700) while any grading in
+    this process uses them, and get their own mode back afterwards.
+    """
+    layers = layers_mod.detect()
+    folders = [] if layers.landlock_abi or not layers.root else \
+        sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    with _HIDDEN_LOCK:
+        for folder in folders:
+            entry = _HIDDEN_COUNT.setdefault(folder, [0, stat.S_IMODE(os.stat(folder).st_mode)])
+            entry[0] += 1
+            os.chmod(folder, 0o700)
+    try:
+        yield
+    finally:
+        with _HIDDEN_LOCK:
+            for folder in folders:
+                entry = _HIDDEN_COUNT[folder]
+                entry[0] -= 1
+                if entry[0] == 0:
+                    os.chmod(folder, entry[1])
+                    del _HIDDEN_COUNT[folder]
 
 
 # --------------------------------------------------------------------------- processes and files of a uid
@@ -94,12 +132,17 @@ def _ids(fields: dict, key: str) -> set[int]:
 
 
 def kill_user_processes(uid: int) -> None:
-    """SIGKILL every process owned by ``uid``, repeating until none is left (fork races)."""
+    """SIGKILL every process owned by ``uid``, repeating until none is left (fork races).
+
+    A zombie whose threads have all ended runs nothing (its parent reaps it); a zombie thread-group
+    leader with a live thread (the leader called SYS_exit) is killed like any other process.
+    """
     for _ in range(200):
         found = False
-        for pid, fields in _processes():
-            if fields.get("State", "").strip().startswith(("Z", "X")):
-                continue  # a zombie runs nothing; its parent reaps it
+        for pid, fields in _processes(("State", "Uid", "Threads")):
+            threads = fields.get("Threads", "0")
+            if fields.get("State", "").strip().startswith(("Z", "X")) and threads in ("0", "1"):
+                continue
             if uid in _ids(fields, "Uid"):
                 found = True
                 try:
@@ -141,6 +184,27 @@ def _bytes_under(path: str) -> int:
                 except OSError:
                     pass
     return total
+
+
+def sysv_segments(uid: int) -> list[tuple[int, int]]:
+    """(shmid, bytes) of the System V shared-memory segments that ``uid`` owns or created."""
+    found = []
+    try:
+        with open("/proc/sysvipc/shm") as fh:
+            names = fh.readline().split()
+            for line in fh:
+                row = dict(zip(names, line.split(), strict=False))
+                if uid in (int(row.get("uid", -1)), int(row.get("cuid", -1))):
+                    found.append((int(row["shmid"]), int(row["size"])))
+    except (OSError, ValueError, KeyError):
+        pass
+    return found
+
+
+def remove_sysv_segments(uid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    for shmid, _ in sysv_segments(uid):
+        libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(0), None)  # IPC_RMID
 
 
 def remove_user_files(uid: int) -> None:
@@ -223,45 +287,40 @@ def _reserve_id() -> tuple[int, int]:
             continue
         kill_user_processes(n)  # from a grader that was killed before it could clean up
         remove_user_files(n)
+        remove_sysv_segments(n)
         return n, fd
     raise UserError(f"all {len(ids)} sandbox user ids are busy")
 
 
-def _make_reachable(*paths: Path) -> None:
-    """As root, let other users *search* (not list) the folders above the Python interpreter.
 
-    Python installed under /root (pyenv) or a virtual environment inside a private checkout would
-    otherwise be out of the worker user's reach. Only the search bit is added, never read/write.
-    """
-    for path in paths:
-        for folder in [path, *path.parents] if path.is_dir() else list(path.parents):
-            mode = folder.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(folder, (mode & 0o7777) | 0o001)
+# --------------------------------------------------------------------------- the sandbox
 
 
 class Sandbox:
-    """A private folder holding the worker script, the probes and a copy of the submission.
+    """A private folder holding the worker's files and a copy of the submission.
 
-    Layout: ``_grader/`` (worker.py, wire.py, probes.py; read-only for the worker), ``submission/``
-    (the student's files, the worker's working directory), ``home/`` and one ``output-N.txt`` per
-    worker (its stdout and stderr, created by the grader in a folder the worker cannot write).
+    Layout: ``_grader/`` (worker.py, wire.py, confine.py, probes.py; read-only for the worker),
+    ``submission/`` (the student's files, the worker's working directory), ``home/`` and one
+    ``output-N.txt`` per worker (its stdout and stderr, created by the grader in a folder the worker
+    cannot write).
     """
 
     def __init__(self, probes: Path, submission_files: dict[str, bytes], limits: Limits):
         self.limits = limits
         self.files = dict(submission_files)
+        self.layers = layers_mod.detect()
         self.identity: tuple[int, int] | None = None
+        self.cgroup: Path | None = None
         self._lock_fd: int | None = None
         self._workers = 0
         self.root = Path(tempfile.mkdtemp(prefix="gmmcourse-sandbox-"))
         try:
-            if running_as_root():
+            if self.layers.root:
                 uid, self._lock_fd = _reserve_id()
                 self.identity = (uid, uid)
             grader = self.root / "_grader"
             grader.mkdir()
-            for name in ("worker.py", "wire.py"):
+            for name in _GRADER_FILES:
                 shutil.copyfile(_HERE / name, grader / name)
             shutil.copyfile(probes, grader / "probes.py")
             if self.identity:
@@ -272,6 +331,8 @@ class Sandbox:
                 for name in os.listdir(grader):
                     os.chown(grader / name, 0, gid)
                     os.chmod(grader / name, 0o640)
+            if self.layers.cgroup_base is not None:
+                self.cgroup = layers_mod.new_cgroup(self.layers.cgroup_base, str(self.identity[0]))
             self._student_folders()
             self._check_interpreter()
         except BaseException:
@@ -285,7 +346,9 @@ class Sandbox:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
         for name, data in self.files.items():
-            (sub / name).write_bytes(data)
+            target = sub / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         if self.identity:
             uid, gid = self.identity
             for folder in (sub, home):
@@ -293,21 +356,7 @@ class Sandbox:
                     for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
                         os.chown(name, uid, gid, follow_symlinks=False)
 
-    def _check_interpreter(self) -> None:
-        """Once per grader process: an unprivileged uid can run this Python with numpy."""
-        if not self.identity or _INTERPRETER_OK:
-            return
-        _make_reachable(Path(os.path.realpath(sys.executable)), Path(sys.prefix), Path(sys.base_prefix))
-        proc = subprocess.run([sys.executable, "-I", "-c", "import numpy"], cwd=self.root / "home",
-                              preexec_fn=self._drop_privileges, capture_output=True, text=True,
-                              env=self._env(), timeout=120)
-        self.sweep()
-        if proc.returncode != 0:  # pragma: no cover - depends on the machine's permissions
-            raise UserError(
-                f"a sandbox user (uid {self.identity[0]}) cannot run {sys.executable} with numpy "
-                f"(make the folders on its path readable and searchable for others, e.g. "
-                f"chmod o+rx): {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}")
-        _INTERPRETER_OK.append(sys.executable)
+    # ------------------------------------------------------------------ the confined command
 
     def _env(self) -> dict[str, str]:
         home = str(self.root / "home")
@@ -325,32 +374,67 @@ class Sandbox:
             "MPLCONFIGDIR": home,
         }
 
-    def _drop_privileges(self) -> None:
-        if self.identity:
-            uid, gid = self.identity
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-
-    def _limit_and_drop(self) -> None:
-        import resource
-
+    def _rlimits(self) -> dict[str, int]:
         lim = self.limits
-        for res, value in ((resource.RLIMIT_CPU, lim.cpu_seconds),
-                           (resource.RLIMIT_AS, lim.memory_bytes),
-                           (resource.RLIMIT_FSIZE, lim.file_bytes),
-                           (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(res, (value, value))
+        out = {"RLIMIT_CPU": int(lim.cpu_seconds), "RLIMIT_AS": int(lim.memory_bytes),
+               "RLIMIT_FSIZE": int(lim.file_bytes), "RLIMIT_CORE": 0}
+        if self.identity:  # RLIMIT_NPROC counts the user's processes; it binds only a non-root user
+            out["RLIMIT_NPROC"] = int(lim.processes)
+        return out
+
+    def confined_command(self, argv: list[str]) -> list[str]:
+        """The command that runs ``argv`` (an interpreter command line) under every layer."""
+        grader = self.root / "_grader"
+        python = layers_mod.python_paths()
+        config: dict = {"exec": argv, "env": self._env(), "cwd": str(self.root / "submission"),
+                        "rlimits": self._rlimits()}
         if self.identity:
-            # RLIMIT_NPROC counts the user's processes; it binds only a non-root user.
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
-        self._drop_privileges()
+            config["uid"], config["gid"] = self.identity
+        if self.layers.landlock_abi:
+            config["landlock"] = {
+                "read_exec": [*layers_mod.SYSTEM_READ_EXEC, *python, str(grader)],
+                "read": list(layers_mod.SYSTEM_READ),
+                "read_write": [str(self.root / "submission"), str(self.root / "home"),
+                               *layers_mod.test_notes_folder()],
+                "files_rw": list(layers_mod.SYSTEM_FILES_RW)}
+        if self.layers.unshare:
+            if self.identity:
+                config["expose"] = layers_mod.blocked_ancestors(python, self.identity[0])
+            config["tmpfs"] = list(layers_mod.SCRATCH_TMPFS)
+            config["tmpfs_bytes"] = max(1 << 20, int(self.limits.memory_bytes) // 4)
+            config["ipc_bytes"] = int(self.limits.memory_bytes)
+        if self.cgroup is not None:
+            config["cgroup"] = str(self.cgroup)
+        command = [sys.executable, "-I", "-S", str(grader / "confine.py"), json.dumps(config)]
+        return [self.layers.unshare, *layers_mod.UNSHARE_FLAGS, *command] if self.layers.unshare else command
+
+    def _check_interpreter(self) -> None:
+        """Once per grader process: a confined worker can run this Python with numpy."""
+        if _INTERPRETER_OK:
+            return
+        command = self.confined_command([sys.executable, "-I", "-c", "import numpy, scipy"])
+        proc = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=120)
+        self.sweep()
+        if proc.returncode != 0:
+            err = proc.stderr.strip()
+            last = err.splitlines()[-1] if err else f"status {proc.returncode}"
+            blocked = []
+            if self.identity and not self.layers.unshare:
+                blocked = [b for b, _ in layers_mod.blocked_ancestors(layers_mod.python_paths(),
+                                                                      self.identity[0])]
+            hint = (f"; the folder {blocked[0]} on the way to it is closed to other users and this machine "
+                    f"allows no mount namespace to open it without changing it") if blocked else ""
+            raise UserError(f"a confined worker cannot run {sys.executable} with numpy ({last}){hint}; "
+                            f"{layers_mod.describe(self.layers)}")
+        _INTERPRETER_OK.append(sys.executable)
 
     def start(self) -> Worker:
         return Worker(self)
 
+    # ------------------------------------------------------------------ memory and cleanup
+
     def usage(self) -> int:
-        """Bytes held by the sandbox user: resident memory of its processes plus its files."""
+        """Bytes held by the sandbox user: memory of its processes, its files, its SysV segments."""
         if not self.identity:
             return 0
         uid = self.identity[0]
@@ -364,19 +448,22 @@ class Sandbox:
             total += _bytes_under(entry.path)
         for folder in ("submission", "home"):
             total += _bytes_under(str(self.root / folder))
+        total += sum(size for _, size in sysv_segments(uid))
         return total
 
     def check_usage(self) -> None:
-        """Raise WorkerDied when the sandbox user holds more than the memory limit."""
+        """Raise MemoryExceeded when the sandbox user holds more than the memory limit."""
         if self.identity and self.usage() > self.limits.memory_bytes:
-            raise WorkerDied(f"the worker's processes and files together used more than the memory "
-                             f"limit of {self.limits.memory_bytes / 2**20:g} MiB")
+            raise MemoryExceeded(f"the worker's processes and files together used more than the memory "
+                                 f"limit of {self.limits.memory_bytes / 2**20:g} MiB")
 
     def sweep(self) -> None:
         """Kill everything the student may have left running and delete its scratch files."""
+        layers_mod.kill_cgroup(self.cgroup)
         if self.identity:
             kill_user_processes(self.identity[0])
             remove_user_files(self.identity[0])
+            remove_sysv_segments(self.identity[0])
 
     def reset(self) -> None:
         """Between tests: nothing of the previous test's workers survives, not even their files."""
@@ -387,6 +474,7 @@ class Sandbox:
     def close(self) -> None:
         try:
             self.sweep()
+            layers_mod.kill_cgroup(self.cgroup, remove=True)
             shutil.rmtree(self.root, ignore_errors=True)
         finally:
             if self._lock_fd is not None:
@@ -414,12 +502,11 @@ class Worker:
         read_fd, write_fd = os.pipe()
         self._answers = read_fd
         self._buffer = bytearray()
+        argv = [sys.executable, "-I", str(sandbox.root / "_grader" / "worker.py"), "--fd", str(write_fd)]
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", str(sandbox.root / "_grader" / "worker.py"), "--fd", str(write_fd)],
-                cwd=sandbox.root / "submission", env=sandbox._env(), stdin=subprocess.PIPE,
-                stdout=out, stderr=out, pass_fds=(write_fd,), start_new_session=True,
-                preexec_fn=sandbox._limit_and_drop)
+                sandbox.confined_command(argv), cwd=sandbox.root, env={"PATH": "/usr/bin:/bin"},
+                stdin=subprocess.PIPE, stdout=out, stderr=out, pass_fds=(write_fd,), start_new_session=True)
         except BaseException:
             os.close(read_fd)
             raise
@@ -465,16 +552,23 @@ class Worker:
         return line
 
     def _death_reason(self) -> str:
+        """Why the worker ended (for the instructor's log and public cases; never student text)."""
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "the worker closed its answer channel"
-        if code < 0:
-            sig = signal.Signals(-code).name
+        if code == CONFINE_FAILED:
+            return "the sandbox could not be set up"
+        if code < 0 or code > 128:
+            sig = -code if code < 0 else code - 128
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
             why = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (output/file size limit)",
-                   "SIGKILL": " (killed, e.g. memory exhausted)", "SIGSEGV": " (crashed)"}.get(sig, "")
-            return f"the worker was killed by {sig}{why}"
-        return f"the worker exited with status {code} before answering"
+                   "SIGKILL": " (killed, e.g. memory exhausted)", "SIGSEGV": " (crashed)"}.get(name, "")
+            return f"the worker was killed by {name}{why}"
+        return "the worker exited before answering"
 
     def stop(self) -> None:
         try:
@@ -486,11 +580,10 @@ class Worker:
         except subprocess.TimeoutExpired:
             pass
         self.sandbox.sweep()
-        for stream in (self.proc.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         try:
             os.close(self._answers)
         except OSError:
