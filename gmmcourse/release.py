@@ -465,7 +465,8 @@ def check_unit(name: str) -> list[str]:
                     state = "missing" if rel not in old else ("stale" if rel in new else "not generated")
                     problems.append(f"{sub}/{name}/{rel}: {state}; run `gmmcourse build {name}`")
         fresh_refs = fresh / "references.npz"
-        runner.record_references(unit.autograder, solution_submission(unit), out=fresh_refs)
+        runner.record_references(unit.autograder, solution_submission(unit), out=fresh_refs,
+                                 given_dir=unit.src)
         problems.extend(_compare_refs(unit, fresh_refs))
         problems.extend(_self_grade_problems(unit, fresh / "dist" / f"{name}-autograder.zip"))
     secret = _solution_only_lines(unit)

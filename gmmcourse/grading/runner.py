@@ -357,10 +357,12 @@ def _test_entry(test: Test, cases: list[CaseResult]) -> dict:
             "output": head + "\n".join(lines), "visibility": "visible"}
 
 
-def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = ()):
+def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = (),
+          given_dir: Path | None = None):
     """Grade one submission; returns (results dict in Gradescope format, raw case results).
 
     record=True runs without references (to generate them from the solution) and keeps outputs.
+    given_dir: where the unit's given modules are (default: ``folder/given``, as in the zip).
     secret_paths: folders a worker must not read; Landlock already confines it to the Python
     installation and its sandbox, so they matter only on a machine without Landlock, where they are
     made root-only for the grading's duration (and restored afterwards).
@@ -368,7 +370,7 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     started = time.monotonic()
     unit = load_unit(folder)
     refs = {} if record else load_references(folder)
-    files, notes = collect_submission(Path(submission), unit.submission, folder / GIVEN)
+    files, notes = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
     line_maps = {}
     tests_out, raw = [], {}
     with hidden_from_workers((folder, *secret_paths, *_checkout_secrets())), \
@@ -442,14 +444,15 @@ def same_reference(a: np.ndarray, b: np.ndarray) -> bool:
                 and np.array_equal(inf_a, inf_b) and np.array_equal(a[inf_a], b[inf_b]))
 
 
-def record_references(folder: Path, solution: Path, out: Path | None = None) -> Path:
+def record_references(folder: Path, solution: Path, out: Path | None = None,
+                      given_dir: Path | None = None) -> Path:
     """Run every case against the solution and store its outputs as the reference values.
 
     A value that agrees with the one already stored (``same_reference``) keeps the stored one, and
     the file is rewritten only when some value or key really changed.
     """
     unit = load_unit(folder)
-    _, raw = grade(folder, solution, record=True)
+    _, raw = grade(folder, solution, record=True, given_dir=given_dir)
     arrays: dict[str, np.ndarray] = {}
     failures = []
     for test in unit.tests:
