@@ -483,16 +483,26 @@ def record_references(folder: Path, solution: Path, out: Path | None = None,
     return out
 
 
-def format_table(results: dict) -> str:
-    """A per-test table for the terminal."""
+def format_table(results: dict, width: int = 100) -> str:
+    """A per-test table for the terminal: the first problem of each test wraps, never cut; the total
+    is printed once, then the grading's notes."""
+    import textwrap
+
     rows = [("test", "score", "first problem")]
     for t in results["tests"]:
         first = next((ln for ln in t["output"].splitlines() if ln.startswith("FAIL")), "")
-        rows.append((t["name"], f"{t['score']:g} / {t['max_score']:g}", first[:90]))
-    width = [max(len(r[i]) for r in rows) for i in range(2)]
-    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]}" for r in rows]
+        rows.append((t["name"], f"{t['score']:g} / {t['max_score']:g}", first))
+    w0, w1 = (max(len(r[i]) for r in rows) for i in range(2))
+    room = max(30, width - w0 - w1 - 4)
+    lines = []
+    for name, score, problem in rows:
+        wrapped = textwrap.wrap(problem, room) or [""]
+        lines.append(f"{name:<{w0}}  {score:>{w1}}  {wrapped[0]}".rstrip())
+        lines.extend(f"{'':<{w0}}  {'':>{w1}}  {more}" for more in wrapped[1:])
     total = sum(t["max_score"] for t in results["tests"])
-    lines.append(f"{'TOTAL':<{width[0]}}  {results['score']:g} / {total:g}".rstrip())
-    if results.get("output") and not math.isnan(results["score"]):
-        lines.append(results["output"])
+    lines.append(f"{'TOTAL':<{w0}}  {results['score']:g} / {total:g}")
+    notes = results.get("output", "")
+    summary = f": {results['score']:g} / {total:g}"
+    if notes and not notes.endswith(summary) and not math.isnan(results["score"]):
+        lines.append(notes)
     return "\n".join(lines)
