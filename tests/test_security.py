@@ -119,7 +119,7 @@ def _world_readable_clone(dest: Path) -> Path:
     if done.returncode != 0:  # not a git checkout (e.g. an unpacked release of the kit): copy it
         shutil.copytree(REPO, dest, symlinks=True,
                         ignore=shutil.ignore_patterns(".venv", "dist", "__pycache__", ".git"))
-    for dirpath, dirnames, filenames in os.walk(dest):
+    for dirpath, _, filenames in os.walk(dest):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -236,7 +236,8 @@ def _tasks(pid: str):
             status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
         except OSError:
             continue
-        state = next((ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("State:")), "")
+        state = next((ln.split(":", 1)[1].strip() for ln in status.splitlines()
+                      if ln.startswith("State:")), "")
         yield comm, state
 
 
@@ -404,7 +405,8 @@ def check_nothing_left(lab: Lab, drop: Path, before: dict | None = None) -> None
         assert not files_of(uid), f"files of sandbox uid {uid} survived the grading"
     for kind in ("children", "daemon"):
         for pid in {p for line in notes(drop, kind) for p in line.split()}:
-            assert not (uids and any(int(pid) in live_pids(uid) for uid in uids)), f"{kind} {pid} is still running"
+            running = uids and any(int(pid) in live_pids(uid) for uid in uids)
+            assert not running, f"{kind} {pid} is still running"
     if before is not None:
         left = _sandbox_segments(before, uids)
         assert not left, f"System V shared memory of the sandbox survived the grading: {left}"
@@ -529,7 +531,7 @@ def test_public_replay_earns_nothing(lab, host, tmp_path):
     cases = (released / release.PUBLIC_CHECKS / "cases.json").read_text()
     drop = lab.drop()
     submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / "public_replay.py", drop,
-                                 lab, PUBLIC=repr(cases))
+                                 lab, PUBLIC=cases)
     (submission / "public_checks").mkdir()
     (submission / "public_checks" / "cases.json").write_text(cases)
     results = grade(lab, submission)
@@ -629,7 +631,8 @@ def test_hostile_zip_member_names_are_sanitised(lab, host, tmp_path):
     table = runner.format_table(results)
     assert results["score"] == 0, table
     check_results(lab, results)
-    strings = [results["output"]] + [t["output"] for t in results["tests"]] + [t["name"] for t in results["tests"]]
+    strings = [results["output"], *(t["output"] for t in results["tests"]),
+               *(t["name"] for t in results["tests"])]
     for text in strings:
         for line in text.split("\n"):
             assert line.isprintable() and len(line) <= 300, f"unsanitised note line: {line[:120]!r}"
@@ -664,7 +667,8 @@ def test_endless_grading_stops_at_the_deadline(lab, host, tmp_path):
                          {"tests.py": {"grading_seconds=60": f"grading_seconds={deadline}"}})
     assert runner.load_unit(unit).limits.grading_seconds == deadline
     drop = lab.drop()
-    submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / "endless_grading.py", drop, lab)
+    attack = FIXTURE / "attacks" / "endless_grading.py"
+    submission = make_submission(tmp_path / "submission", attack, drop, lab)
     started = time.monotonic()
     results = grade(lab, submission, unit=unit)
     took = time.monotonic() - started
@@ -707,7 +711,8 @@ def _deep_notebooks(attack: str) -> dict[str, str]:
     nested = "[" * 100_000 + "]" * 100_000
     return {
         "long operator chain": json.dumps(_notebook([attack, "DEPTH = " + " + ".join(["1"] * 100_000)])),
-        "deeply nested parentheses": json.dumps(_notebook([attack, "DEPTH = " + "(" * 190 + "1" + ")" * 190])),
+        "deeply nested parentheses": json.dumps(_notebook([attack, "DEPTH = " + "(" * 190 + "1" + ")" * 190])
+                                                ),
         "unary chain": json.dumps(_notebook([attack, "DEPTH = " + "-" * 100_000 + "1"])),
         "nested JSON metadata": json.dumps(_notebook([attack]))[:-1] + ', "deep": ' + nested + "}",
         "nested JSON cell": json.dumps(_notebook([attack]))[:-3] + ', "deep": ' + nested + "}]}",
@@ -772,10 +777,11 @@ def test_local_grading_changes_no_host_permissions(lab, tmp_path):
                         ignore=shutil.ignore_patterns("__pycache__"))  # the grader under test
         (kit / "dist").mkdir(exist_ok=True)
         interpreter = Path(os.path.realpath(sys.executable))
-        watched = [*interpreter.parents, Path(sys.executable).parent, Path(sys.prefix), *Path(sys.prefix).parents,
+        watched = [*interpreter.parents, Path(sys.executable).parent, Path(sys.prefix),
+                   *Path(sys.prefix).parents,
                    Path(sys.base_prefix), *Path(sys.base_prefix).parents,
-                   *(kit / name for name in ("", "solutions", "autograder", ".git", "dist", "tests", "gmmcourse",
-                                             "tests/fixtures/attack_unit/solution", "data")),
+                   *(kit / name for name in ("", "solutions", "autograder", ".git", "dist", "tests",
+                                             "gmmcourse", "tests/fixtures/attack_unit/solution", "data")),
                    *(kit / "solutions").glob("*"), *(kit / "autograder").glob("*"),
                    lab.root, lab.unit, lab.drops, Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
         before = _modes(watched)
