@@ -46,6 +46,7 @@ import pytest
 
 from gmmcourse import release
 from gmmcourse.grading import gradescope, runner, wire
+from gmmcourse.grading import sandbox as sandbox_module
 from gmmcourse.grading.sandbox import Sandbox
 from gmmcourse.grading.spec import MISMATCH_KINDS, Limits
 
@@ -57,7 +58,8 @@ OWN_TEST = {"kill_everything", "public_replay", "tcp_exfil", "deep_recursion", "
             "endless_grading"}
 ALONE = [a for a in ATTACKS if a not in OWN_TEST]
 MAX = 4.0
-POOL = range(2_000_000, 2_000_000 + 4096)  # the sandbox's uid pool (gmmcourse.grading.sandbox)
+_BASE = getattr(sandbox_module, "ID_BASE", 2_000_000)
+POOL = range(_BASE, _BASE + getattr(sandbox_module, "ID_COUNT", 4096))  # the sandboxes' uids
 ROOT_REASON = ("needs root: the grader runs student code under throw-away uids only as root (as on "
                "Gradescope and in CI); run the suite as root (.ci/run must fail when this skips)")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_REASON)
@@ -268,6 +270,17 @@ def token_pids(lab: Lab) -> list[int]:
             and any(comm == name and not st.startswith(("Z", "X")) for comm, st in _tasks(e.name))]
 
 
+def token_files(lab: Lab) -> list[str]:
+    """Files an attack of this session named after its token, anywhere in the shared scratch folders."""
+    found = []
+    for base in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):
+        for dirpath, dirnames, filenames in os.walk(base):
+            if dirpath.count(os.sep) >= base.count(os.sep) + 5:
+                dirnames[:] = []
+            found += [os.path.join(dirpath, n) for n in filenames + dirnames if lab.token in n]
+    return found
+
+
 def files_of(uid: int) -> list[str]:
     found = []
     for folder in ("/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir()):
@@ -301,8 +314,8 @@ def _host_state() -> dict:
 
 def _sandbox_segments(before: dict, uids=()) -> dict[int, dict]:
     """System V segments created since ``before`` by a sandbox uid."""
-    return {i: s for i, s in sysv_segments().items()
-            if i not in before["segments"] and (s["cuid"] in POOL or s["cuid"] in uids)}
+    return {i: s for i, s in sysv_segments().items() if i not in before["segments"]
+            and (s["cuid"] in POOL or s["cuid"] in uids or s["cuid"] >= 1_000_000)}
 
 
 def _clean_up(lab: Lab, before: dict) -> None:
@@ -329,9 +342,21 @@ def _clean_up(lab: Lab, before: dict) -> None:
 
 @pytest.fixture
 def host(lab):
-    """The host's state before the test; afterwards, whatever survived is removed."""
+    """The host's state before the test (and the peak of its shared memory while the test runs);
+    afterwards, whatever survived is removed."""
     before = _host_state()
+    before["peak_shmem"] = before["shmem"]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.05):
+            before["peak_shmem"] = max(before["peak_shmem"], shmem_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     yield before
+    stop.set()
+    sampler.join()
     _clean_up(lab, before)
 
 
@@ -398,6 +423,7 @@ def check_nothing_left(lab: Lab, drop: Path, before: dict | None = None) -> None
     sandbox users is left."""
     assert _snapshot(lab.unit) == lab.snapshot, "the hidden autograder folder was changed"
     assert not token_pids(lab), f"processes of the attack survived the grading: {token_pids(lab)}"
+    assert not token_files(lab), f"files of the attack survived the grading: {token_files(lab)[:5]}"
     uids = {int(u) for u in notes(drop, "uid")}
     for uid in uids:
         assert uid != 0 and uid != os.getuid()
@@ -414,6 +440,18 @@ def check_nothing_left(lab: Lab, drop: Path, before: dict | None = None) -> None
 
 def _all_output(results: dict) -> str:
     return "\n".join(t["output"] for t in results["tests"])
+
+
+def record_row(attack: str, results: dict) -> None:
+    """With GMMCOURSE_ATTACK_TABLE=FILE, append "attack | score | feedback" for the closing note."""
+    target = os.environ.get("GMMCOURSE_ATTACK_TABLE")
+    if not target:
+        return
+    said = [ln.split(": ", 1)[1] for t in results.get("tests", []) for ln in t["output"].splitlines()
+            if ln.startswith("FAIL") and ": " in ln]
+    said = list(dict.fromkeys(said)) or [results.get("output", "")]
+    with open(target, "a") as fh:
+        fh.write(f"| {attack} | {results.get('score')} | {' / '.join(said)[:240]!r} |\n")
 
 
 # --------------------------------------------------------------------------- the attacks
@@ -458,9 +496,11 @@ def _check_found_nothing(lab: Lab, drop: Path, results: dict, before: dict) -> N
 
 
 def _check_sysv_shm(lab: Lab, drop: Path, results: dict, before: dict) -> None:
-    held = max((int(v) for v in notes(drop, "shm-mb")), default=0)
     limit_mb = lab.limits.memory_bytes / 2**20
-    assert held < 2 * limit_mb, f"{held} MiB of shared memory held against a {limit_mb:g} MiB limit"
+    held = max((int(v) for v in notes(drop, "shm-mb")), default=0)
+    peak = (before["peak_shmem"] - before["shmem"]) / 2**20  # seen from outside, notes or not
+    assert max(held, peak) < 2 * limit_mb, (
+        f"{max(held, peak):.0f} MiB of shared memory held against a {limit_mb:g} MiB limit")
     grown = shmem_bytes() - before["shmem"]
     assert grown < 256 * 2**20, f"shared memory of the machine grew by {grown / 2**20:.0f} MiB and stayed"
     for path in notes(drop, "posix-shm"):
@@ -503,6 +543,7 @@ def test_attack_earns_nothing(lab, host, tmp_path, attack):
     drop = lab.drop()
     submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / f"{attack}.py", drop, lab)
     results = grade(lab, submission)
+    record_row(attack, results)
     table = runner.format_table(results)
     assert results["score"] == 0, table
     check_results(lab, results)
@@ -535,6 +576,7 @@ def test_public_replay_earns_nothing(lab, host, tmp_path):
     (submission / "public_checks").mkdir()
     (submission / "public_checks" / "cases.json").write_text(cases)
     results = grade(lab, submission)
+    record_row("public_replay", results)
     out = _all_output(results)
     assert "PASS  column means of a tiny matrix" in out and "PASS  small vector" in out, out
     assert results["score"] == 0, runner.format_table(results)
@@ -597,6 +639,7 @@ def test_network_exfiltration_reaches_nothing(lab, host, tmp_path):
                                      TCP_PORT=listener.tcp.getsockname()[1],
                                      UDP_PORT=listener.udp.getsockname()[1])
         results = grade(lab, submission)
+        record_row("tcp_exfil", results)
         time.sleep(0.3)
     finally:
         listener.close()
@@ -628,6 +671,7 @@ def test_hostile_zip_member_names_are_sanitised(lab, host, tmp_path):
         for name in HOSTILE_NAMES:
             zf.writestr(name.format(token=lab.token), data)
     results = grade(lab, upload)
+    record_row("hostile_zip_names", results)
     table = runner.format_table(results)
     assert results["score"] == 0, table
     check_results(lab, results)
@@ -639,7 +683,7 @@ def test_hostile_zip_member_names_are_sanitised(lab, host, tmp_path):
     note_lines = results["output"].split("\n")
     assert not any(ln.lstrip().startswith(("TOTAL", "PASS", "FAIL")) for ln in note_lines), note_lines
     assert "100 / 100" not in json.dumps(results) and "100 / 100" not in table
-    assert [ln for ln in table.splitlines() if ln.startswith("TOTAL")] == ["TOTAL      0 / 4"]
+    assert len([ln for ln in table.splitlines() if ln.lstrip().startswith("TOTAL")]) == 1, table
     assert not [str(p) for p in Path("/tmp").glob(f"*{lab.token}*")], "a member was written outside"
     for folder in (upload.parent, tmp_path, tmp_path.parent, lab.root, lab.root.parent):
         assert not list(folder.glob(f"escape-{lab.token}*")), "a ../ member was written outside"
@@ -672,6 +716,7 @@ def test_endless_grading_stops_at_the_deadline(lab, host, tmp_path):
     started = time.monotonic()
     results = grade(lab, submission, unit=unit)
     took = time.monotonic() - started
+    record_row(f"endless_grading ({took:.1f} s, deadline {deadline} s)", results)
     table = runner.format_table(results)
     n_cases = sum(len(t.cases) for t in lab.tests)
     assert took < deadline + max(t.timeout for t in lab.tests) + 4, (
@@ -738,7 +783,9 @@ def test_deep_recursion_in_a_notebook_still_gives_results(lab, host, tmp_path):
             results, printed, _ = run_autograder(lab, path, zip_path, check=False)
         except (AssertionError, ValueError) as exc:
             problems.append(f"{label}: {str(exc)[-300:]}")
+            record_row(f"deep_recursion ({label})", {"score": None, "output": "no valid results.json"})
             continue
+        record_row(f"deep_recursion ({label})", results)
         if results.get("score") != 0 or not isinstance(results.get("output", ""), str):
             problems.append(f"{label}: {results}")
         elif results.get("tests"):
@@ -791,6 +838,8 @@ def test_local_grading_changes_no_host_permissions(lab, tmp_path):
         assert json.loads(proc.stdout)["score"] == MAX
         after = _modes(watched)
         changed = {p: (before[p], after.get(p)) for p in before if after.get(p) != before[p]}
+        record_row("permission_changes", {"score": json.loads(proc.stdout)["score"],
+                                          "output": f"host folders changed: {sorted(changed) or 'none'}"})
         assert not changed, f"the grading changed the host's folders (before, after): {changed}"
     finally:
         shutil.rmtree(base, ignore_errors=True)
