@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     except UserError as exc:
         write_results(failure_results(f"The autograder could not grade this submission: {exc}"), args.results)
         print(f"error: {exc}", file=sys.stderr)
-        return 0
+        return 2
     except BaseException:  # noqa: BLE001 - a grader bug must still leave a valid results.json
         write_results(failure_results("The autograder failed on this submission (a problem on our side; "
                                       "your instructor can see the details)."), args.results)

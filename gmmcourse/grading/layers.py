@@ -36,7 +36,7 @@ UNSHARE_FLAGS = ("--fork", "--kill-child", "--pid", "--mount-proc", "--net", "--
 DISABLE_ENV = "GMMCOURSE_SANDBOX_DISABLE"
 # For the attack tests only: one folder every worker may also write, where attacks leave notes of
 # what they found (never set when grading for real; the grading log says when it is set).
-NOTES_ENV = "GMMCOURSE_SANDBOX_TEST_NOTES"
+NOTES_ENV = "GMMCOURSE_SANDBOX_TEST_WRITABLE"
 
 
 def test_notes_folder() -> list[str]:

@@ -202,7 +202,7 @@ HIDDEN = {
     "memory": "exceeded the memory limit",
     "crashed": "the worker crashed or exited before answering",
     "not_plain": "returned something that is not plain numbers/arrays",
-    "not_run": "not run: the grading reached its time limit of {seconds:g} s",
+    "not_run": "not run: the whole grading reached its deadline of {seconds:g} s",
 }
 
 
