@@ -4,9 +4,9 @@ SUBMISSIONS is either a folder with one entry per submission (a folder, a zip or
 entry's name is the submission's id) or a Gradescope "Export Submissions" zip. Such an export holds
 one folder per submission (``submission_<id>/`` with the files the student uploaded) and
 ``submission_metadata.yml``, a mapping keyed by those folder names whose ``:submitters:`` lists
-give each student's ``:name:``, ``:email:`` and ``:sid:``; usually all of it sits under one top
-folder (``assignment_<id>_export/``). A folder holding a ``submission_metadata.yml`` (an unpacked
-export) is read the same way.
+give each student's ``:name:``, ``:email:`` and ``:sid:`` (Ruby-symbol keys; a group submission
+lists several); usually all of it sits under one top folder (``assignment_<id>_export/``). A
+folder holding a ``submission_metadata.yml`` (an unpacked export) is read the same way.
 
 Every submission is graded by :func:`gmmcourse.release.grade_with_zip`, the code path of
 ``gmmcourse grade`` and of the Gradescope zip, in a child process of its own (so its sandbox is
@@ -88,30 +88,13 @@ def _strip_colons(value):
     return value
 
 
-def _metadata_loader():
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        """SafeLoader that reads nodes with application tags (``!ruby/...``) as plain YAML."""
-
-    def plain(loader, suffix, node):
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
-
-    Loader.add_multi_constructor("!", plain)
-    return Loader
-
-
 def read_metadata(path: Path) -> dict[str, dict]:
     """``submission_metadata.yml`` as {folder name: {"name", "email", "sid"}} (several submitters
     of a group submission joined with "; ")."""
     import yaml
 
     try:
-        data = yaml.load(path.read_bytes(), Loader=_metadata_loader())  # noqa: S506 - a SafeLoader
+        data = yaml.safe_load(path.read_bytes())
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read {path.name} of the export: {first}") from None
@@ -410,12 +393,14 @@ def grade_entries(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label:
     from tqdm import tqdm
 
     outcomes: dict[str, Outcome] = {}
+    futures: dict[concurrent.futures.Future, Entry] = {}
+    bar = tqdm(total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr,
+               dynamic_ncols=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade-all") as pool:
-        futures = {pool.submit(batch.grade, entry, key): entry for entry, key in todo}
-        pending = set(futures)
-        bar = tqdm(total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr,
-                   dynamic_ncols=True)
         try:
+            for entry, key in todo:
+                futures[pool.submit(batch.grade, entry, key)] = entry
+            pending = set(futures)
             while pending:
                 done, pending = concurrent.futures.wait(pending, timeout=0.5,
                                                         return_when=concurrent.futures.FIRST_COMPLETED)
@@ -591,6 +576,9 @@ def _grade_one(argv: list[str]) -> int:
     Only that line goes to stdout (anything else printed on the way goes to stderr); Ctrl-C
     (SIGINT from the batch) unwinds the grading, which ends its sandbox, and prints nothing.
     """
+    # a batch started in the background inherits SIGINT ignored: the batch's stop() must reach us
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     from gmmcourse import release
 
     if len(argv) != 2:
