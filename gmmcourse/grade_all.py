@@ -492,7 +492,7 @@ def histogram_png(totals: list[float], max_score: float, unit: str) -> bytes:
     ax.set_xlabel(f"total score (points out of {top:g})")
     ax.set_ylabel("number of submissions")
     ax.set_title(f"{unit}: total scores of {len(totals)} submissions")
-    ax.legend(loc="upper center")
+    ax.legend(loc="best")
     ax.grid(axis="y", alpha=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")

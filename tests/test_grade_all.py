@@ -81,9 +81,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user exis
 
 def _zip_folder(folder: Path, target: Path, prefix: str = "") -> None:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in sorted(folder.rglob("*")):
-            if file.is_file():
-                zf.write(file, prefix + file.relative_to(folder).as_posix())
+        for path in sorted(folder.rglob("*")):  # folders too: an empty submission stays one
+            zf.write(path, prefix + path.relative_to(folder).as_posix())
 
 
 def _attack(name: str, drop: Path) -> str:
