@@ -99,6 +99,13 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _cmd_grade_all(args) -> int:
+    from gmmcourse import grade_all
+
+    return grade_all.grade_all(args.unit, Path(args.submissions), Path(args.out), jobs=args.jobs,
+                               autograder=Path(args.autograder) if args.autograder else None)
+
+
 def _cmd_build_tops(args) -> int:
     from gmmcourse import data
 
@@ -122,6 +129,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("submission", metavar="SUBMISSION", help="a file, a folder or a zip")
     p.add_argument("--results", metavar="FILE", help="write Gradescope results.json here")
     p.set_defaults(func=_cmd_grade)
+    p = sub.add_parser("grade-all", help="grade a whole class (a folder or a Gradescope export zip)")
+    p.add_argument("unit", metavar="UNIT")
+    p.add_argument("submissions", metavar="SUBMISSIONS",
+                   help="a folder with one file, folder or zip per submission, or a Gradescope export zip")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="scores.csv, histogram.png and results/ go here; a re-run grades only what changed")
+    p.add_argument("--jobs", metavar="N", type=int, default=None,
+                   help="gradings at a time (default: the number of cores)")
+    p.add_argument("--autograder", metavar="ZIP",
+                   help="grade with this autograder zip (default: dist/UNIT-autograder.zip)")
+    p.set_defaults(func=_cmd_grade_all)
     p = sub.add_parser("data", help="data tools")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     q = data_sub.add_parser("build-tops", help="build the tops-20x20flattened x CSVs from FashionMNIST")
