@@ -4,6 +4,7 @@
     gmmcourse check [UNIT...]                 fail when generated files or references are stale
     gmmcourse refs [UNIT...]                  regenerate reference values from the solutions
     gmmcourse grade UNIT SUBMISSION [--results FILE]
+    gmmcourse grade-all UNIT SUBMISSIONS --out DIR [--jobs N]   a whole class, N at a time
     gmmcourse data build-tops [--out DIR] [--fashion-mnist DIR]
 
 A mistake the user can fix ends in one line on stderr and exit status 2.

@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def _members(path: Path) -> dict[str, bytes]:
                     if info.is_dir() or info.file_size > MAX_SUBMISSION_BYTES:
                         continue
                     add(info.filename, zf.read(info))
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise UserError(f"the submission is not a readable zip ({_plain(exc, 100)})") from None
     elif path.suffix.lower() == ".zip":
         raise UserError("the submission ends in .zip but is not a zip file")

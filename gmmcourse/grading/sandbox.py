@@ -74,7 +74,33 @@ def running_as_root() -> bool:
 
 
 _HIDDEN_LOCK = threading.Lock()
-_HIDDEN_COUNT: dict[str, list] = {}  # folder -> [gradings using it, its original mode]
+_HIDDEN_STATE = "hidden-folders.json"  # in the root-only lock folder: folder -> [users, own mode]
+
+
+def _update_hidden(folders: list[str], delta: int) -> None:
+    """Count the gradings (in any process) that need ``folders`` hidden; 0700 while any does, the
+    folder's own mode again when the last one ends. The count lives in a root-only file under an
+    exclusive lock, so gradings in separate processes (grade-all, two ``gmmcourse grade``) agree."""
+    path = os.path.join(_lock_dir(), _HIDDEN_STATE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with _HIDDEN_LOCK, os.fdopen(fd, "r+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            state = json.loads(fh.read() or "{}")
+        except ValueError:
+            state = {}
+        for folder in folders:
+            users, mode = state.get(folder, [0, stat.S_IMODE(os.stat(folder).st_mode)])
+            users = max(0, users + delta)
+            if users:
+                os.chmod(folder, 0o700)
+                state[folder] = [users, mode]
+            else:
+                os.chmod(folder, mode)
+                state.pop(folder, None)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(state))
 
 
 @contextlib.contextmanager
@@ -82,27 +108,19 @@ def hidden_from_workers(paths):
     """Keep ``paths`` out of the workers' reach for the duration of a grading, changing nothing.
 
     With Landlock the workers can read only the Python installation and their sandbox, so nothing
-    is done. Without it, as root, the folders are made root-only (mode 0700) while any grading in
-    this process uses them, and get their own mode back afterwards.
+    is done. Without it, as root, the folders are made root-only (mode 0700) while any grading uses
+    them, and get their own mode back when the last one ends.
     """
     layers = layers_mod.detect()
     folders = [] if layers.landlock_abi or not layers.root else \
         sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
-    with _HIDDEN_LOCK:
-        for folder in folders:
-            entry = _HIDDEN_COUNT.setdefault(folder, [0, stat.S_IMODE(os.stat(folder).st_mode)])
-            entry[0] += 1
-            os.chmod(folder, 0o700)
+    if folders:
+        _update_hidden(folders, +1)
     try:
         yield
     finally:
-        with _HIDDEN_LOCK:
-            for folder in folders:
-                entry = _HIDDEN_COUNT[folder]
-                entry[0] -= 1
-                if entry[0] == 0:
-                    os.chmod(folder, entry[1])
-                    del _HIDDEN_COUNT[folder]
+        if folders:
+            _update_hidden(folders, -1)
 
 
 # --------------------------------------------------------------------------- processes and files of a uid
