@@ -22,7 +22,8 @@ BCE = "return anp.sum(x_ND * logits_ND - anp.logaddexp(0.0, logits_ND), axis=1)"
 
 # (name, file, exact old snippet, new snippet)
 BUGS = [
-    ("KL with the wrong sign", "vae_objective.py", f"return 0.5 * anp.sum({KL}", f"return -0.5 * anp.sum({KL}"),
+    ("KL with the wrong sign", "vae_objective.py",
+     f"return 0.5 * anp.sum({KL}", f"return -0.5 * anp.sum({KL}"),
     ("log_var read as log sigma in the KL", "vae_objective.py", KL,
      "anp.exp(2.0 * log_var_NZ) + mu_NZ ** 2 - 1.0 - 2.0 * log_var_NZ"),
     ("variance used where the standard deviation is due when sampling", "vae_objective.py",

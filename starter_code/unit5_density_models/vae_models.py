@@ -15,10 +15,9 @@ import time
 import autograd
 import autograd.numpy as anp
 import numpy as np
-from scipy.special import logsumexp
-
 from adam import adam_step
 from layers import conv2d, conv_transpose2d, dense
+from scipy.special import logsumexp
 from vae_objective import batch_elbo, bernoulli_log_lik_N, sample_z_NZ
 
 D_PIXELS = 784
