@@ -197,8 +197,8 @@ def gmm_estep(x_ND, log_pi_K, mu_KD, cov_KDD):
 def gmm_mstep(x_ND, r_NK, reg):
     from gmm_full_em import mstep__update_params
 
-    log_pi_K, mu_KD, cov_KDD = mstep__update_params(x_ND, r_NK, reg)
-    return {"pi_K": np.exp(_f64(log_pi_K)), "mu_KD": _f64(mu_KD), "cov_KDD": _f64(cov_KDD)}
+    log_pi, mu, cov = mstep__update_params(x_ND, r_NK, reg)
+    return {"pi_K": np.exp(_f64(log_pi)), "mu_KD": _f64(mu), "cov_KDD": _f64(cov)}
 
 
 def gmm_fit(x_ND, K, reg, n_iter, seed):
