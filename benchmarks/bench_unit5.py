@@ -1,0 +1,134 @@
+"""Unit 5 speed: VAE training epochs with the instructor solution, and its convolutions against loops.
+
+- MLP VAE (784-512-2, float32, batch 128) and conv VAE (the unit's architecture): the seconds of
+  ``--batches`` training steps (value and gradient of the batch ELBO by autograd, then an Adam step),
+  EXTRAPOLATED to one epoch of 60 000 images (469 batches); the script says so in its output.
+- conv2d and conv_transpose2d of the conv VAE's layers on one batch of 128 images: the solution's
+  im2col (0/1 selection matrices and one matrix product) against a plain implementation with a
+  Python loop over output pixels (conv) or input pixels (transposed conv), checked to agree.
+
+All numbers come from one run; each time is the best of ``--repeat`` runs. The load average is
+printed beside them (the machine may be shared). Nothing here asserts a wall-clock time.
+
+Usage: python benchmarks/bench_unit5.py [--batches 20] [--repeat 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, default=20, help="training steps timed per model")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
+    args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+    import autograd
+    import numpy as np
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "solutions" / "unit5_density_models" / "src"))
+    import vae_models
+    from adam import adam_step
+    from layers import conv2d, conv_transpose2d
+    from vae_objective import batch_elbo
+
+    from gmmcourse.data import load_mnist
+
+    def best(f):
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, BLAS threads {args.threads}")
+    images, _ = load_mnist("train")
+    x = (images.reshape(-1, 784) / 255.0).astype(np.float32)
+    batches_per_epoch = int(np.ceil(len(x) / 128))
+    for kind, kw in (("mlp", {"hidden": 512}), ("conv", {})):
+        init, encode, decode = vae_models.MODELS[kind]
+        rng = np.random.default_rng(0)
+        params = init(rng, **kw)
+        m = {k: np.zeros_like(p) for k, p in params.items()}
+        v = {k: np.zeros_like(p) for k, p in params.items()}
+
+        def neg_elbo(p, xb, rng=rng, encode=encode, decode=decode):
+            return -batch_elbo(p, xb, rng, encode, decode)
+
+        loss_grad = autograd.value_and_grad(neg_elbo)
+
+        def steps(params=params, m=m, v=v, loss_grad=loss_grad):
+            for t in range(1, args.batches + 1):
+                _, g = loss_grad(params, x[(t - 1) * 128:t * 128])
+                params, m, v = adam_step(params, g, m, v, t)
+
+        seconds = best(steps)
+        print(f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
+              f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s")
+
+    def loop_conv2d(xb, W, b, stride, padding):
+        N, C, H, Wd = xb.shape
+        O, _, K, _ = W.shape
+        xp = np.pad(xb, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        H_out, W_out = (H + 2 * padding - K) // stride + 1, (Wd + 2 * padding - K) // stride + 1
+        y = np.zeros((N, O, H_out, W_out), dtype=xb.dtype)
+        for a in range(H_out):
+            for c in range(W_out):
+                patch = xp[:, :, stride * a:stride * a + K, stride * c:stride * c + K]
+                y[:, :, a, c] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3])) + b
+        return y
+
+    def loop_conv_transpose2d(xb, W, b, stride, padding, output_padding):
+        N, C, H, Wd = xb.shape
+        _, O, K, _ = W.shape
+        H_out = (H - 1) * stride - 2 * padding + K + output_padding
+        W_out = (Wd - 1) * stride - 2 * padding + K + output_padding
+        full = np.zeros((N, O, H_out + 2 * padding + K, W_out + 2 * padding + K), dtype=xb.dtype)
+        for h in range(H):
+            for w in range(Wd):
+                full[:, :, stride * h:stride * h + K, stride * w:stride * w + K] += np.tensordot(
+                    xb[:, :, h, w], W, axes=([1], [0]))
+        return full[:, :, padding:padding + H_out, padding:padding + W_out] + b[None, :, None, None]
+
+    rng = np.random.default_rng(1)
+    f32 = np.float32
+    layers = [
+        ("conv 1->16, 28->14", False, rng.random((128, 1, 28, 28), dtype=f32), (16, 1, 3, 3), 16, ()),
+        ("conv 16->32, 14->7", False, rng.random((128, 16, 14, 14), dtype=f32), (32, 16, 3, 3), 32, ()),
+        ("convT 32->16, 7->14", True, rng.random((128, 32, 7, 7), dtype=f32), (32, 16, 3, 3), 16, (1,)),
+        ("convT 16->1, 14->28", True, rng.random((128, 16, 14, 14), dtype=f32), (16, 1, 3, 3), 1, (1,)),
+    ]
+    fast_total = loop_total = 0.0
+    for name, transposed, xb, wshape, n_out, _ in layers:
+        W = rng.standard_normal(wshape).astype(f32)
+        b = rng.standard_normal(n_out).astype(f32)
+        if transposed:
+            fast = partial(conv_transpose2d, xb, W, b, 2, 1, 1)
+            plain = partial(loop_conv_transpose2d, xb, W, b, 2, 1, 1)
+        else:
+            fast = partial(conv2d, xb, W, b, 2, 1)
+            plain = partial(loop_conv2d, xb, W, b, 2, 1)
+        err = float(np.max(np.abs(fast() - plain())))
+        t_fast, t_loop = best(fast), best(plain)
+        fast_total += t_fast
+        loop_total += t_loop
+        print(f"{name:22s} im2col {t_fast * 1e3:7.1f} ms   pixel loop {t_loop * 1e3:7.1f} ms   "
+              f"im2col / loop = {t_fast / t_loop:5.2f}   max |diff| {err:.1e}")
+    print(f"all four layers, batch of 128: im2col {fast_total * 1e3:.1f} ms, "
+          f"pixel loop {loop_total * 1e3:.1f} ms, ratio {fast_total / loop_total:.2f}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
