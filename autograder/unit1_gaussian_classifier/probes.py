@@ -53,7 +53,7 @@ def _moments(images, labels):
     pi_K = np.bincount(y_N, minlength=K) / len(y_N)
     mu_KD = np.stack([x_ND[y_N == k].mean(axis=0) for k in range(K)])
     sigma_KDD = np.stack([np.cov(x_ND[y_N == k], rowvar=False, bias=True) for k in range(K)])
-    return pi_K, mu_KD, sigma_KDD
+    return (pi_K, mu_KD, sigma_KDD)
 
 
 def fit(x_ND, y_N):
