@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pprint
 import re
 import shutil
 import subprocess
@@ -169,7 +168,12 @@ def run_nbgrader(unit: UnitSources, release_root: Path) -> None:
 
 
 def public_checks(unit: UnitSources, out: Path) -> None:
-    """The public cases with their references, the probes and a one-command runner."""
+    """The public cases with their references, the probes and a one-command runner.
+
+    For a notebook unit the runner reads the student's notebook with a copy of the grader's own
+    converter (``notebook_source.py``, standard library and IPython only), and ``tests/`` holds one
+    otter test file per test for ``grader.check(name)``; both print the same lines.
+    """
     ag = runner.load_unit(unit.autograder)
     refs = runner._load_refs(unit.autograder)
     cases = []
@@ -186,34 +190,42 @@ def public_checks(unit: UnitSources, out: Path) -> None:
                           "args": case.args, "expect": expect})
     folder = out / PUBLIC_CHECKS
     folder.mkdir(parents=True)
-    (folder / "cases.json").write_text(wire.encode({"unit": unit.name, "cases": cases}) + "\n")
+    submission = {"kind": ag.submission.kind, "files": list(ag.submission.files)}
+    (folder / "cases.json").write_text(
+        wire.encode({"unit": unit.name, "submission": submission, "cases": cases}) + "\n")
     shutil.copyfile(unit.autograder / "probes.py", folder / "probes.py")
     grading = Path(runner.__file__).parent
-    for name in ("wire.py", "spec.py"):
+    copied = ("wire.py", "spec.py") + (("notebook_source.py",) if ag.submission.kind == "notebook" else ())
+    for name in copied:
         text = (grading / name).read_text()
         (folder / name).write_text(GENERATED.format(source=f"gmmcourse/grading/{name}") + "\n" + text)
     text = (grading / "public.py").read_text()
     (out / "run_public_checks.py").write_text(
         GENERATED.format(source="gmmcourse/grading/public.py") + "\n" + text)
     if ag.submission.kind == "notebook":
-        _otter_tests(sorted({c["test"] for c in cases}), out / "tests")
+        _otter_tests(cases, out / "tests")
 
 
-def _otter_tests(names: list[str], folder: Path) -> None:
-    """One otter (OK-format) test file per test with public cases, for ``grader.check(name)``.
+def _otter_tests(cases: list[dict], folder: Path) -> None:
+    """One otter test file (exception format) per test with public cases, for ``grader.check(name)``.
 
-    Each runs the same public cases as run_public_checks.py, on the notebook's own functions.
+    Each public case is one otter test case that runs it through run_public_checks.py on the
+    notebook's own functions; a failure shows one line saying what differs (no doctest transcript).
     """
     folder.mkdir()
+    names = sorted({c["test"] for c in cases})
     for name in names:
-        code = (f">>> from run_public_checks import check\n"
-                f">>> print(check({name!r}, globals()))\nok")
-        spec = {"name": name, "points": None, "suites": [{
-            "cases": [{"code": code, "hidden": False, "locked": False}],
-            "scored": True, "setup": "", "teardown": "", "type": "doctest"}]}
-        (folder / f"{name}.py").write_text(
-            GENERATED.format(source=f"autograder/<unit>/tests.py (public cases of {name})") + "\n"
-            + f"OK_FORMAT = True\n\ntest = {pprint.pformat(spec, sort_dicts=False)}\n")
+        body = [GENERATED.format(source=f"autograder/<unit>/tests.py (public cases of {name})"),
+                "from otter.test_files import test_case", "", "OK_FORMAT = False",
+                f"name = {name!r}", "points = None"]
+        mine = [c["case"] for c in cases if c["test"] == name]
+        for number, case in enumerate(mine, start=1):
+            body += ["", "", f"@test_case(name={case!r}, points=None, hidden=False)",
+                     f"def case_{number}(env):",
+                     "    from run_public_checks import otter_case",
+                     "",
+                     f"    otter_case(env, {name!r}, {case!r})  # compares with the solution's values"]
+        (folder / f"{name}.py").write_text("\n".join(body) + "\n")
 
 
 def _zip_dir(zf: zipfile.ZipFile, folder: Path, prefix: str) -> None:

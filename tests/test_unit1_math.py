@@ -1,59 +1,48 @@
 """Unit 1 solution math, checked against deliberately naive versions of the same quantities.
 
-The graded functions live in the solution notebook. They are loaded the way a grader sees them: every
-code cell is parsed with ``ast`` and only its top-level imports, function and class definitions and
-literal constant assignments are executed, so no data is loaded and nothing slow runs here.
+The graded functions live in the solution notebook. They are loaded exactly as the grader sees them:
+``gmmcourse.grading.notebook_source.to_module`` keeps the imports, definitions and the constants those
+need, and the notebook's tools (otter, matplotlib) are not importable, as in the grading sandbox; so
+no data is loaded and nothing slow runs here.
 """
 
-import ast
-import gzip
-import json
+import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
+from gmmcourse.grading.notebook_source import to_module
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "solutions" / "unit1_gaussian_classifier" / "unit1_gaussian_classifier.ipynb"
-
-
-def _is_constant(node: ast.stmt) -> bool:
-    if not isinstance(node, ast.Assign):
-        return False
-    try:
-        ast.literal_eval(node.value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_tool_import(node: ast.stmt, tools=("otter", "matplotlib")) -> bool:
-    """An import of the notebook's own tools, which the graded functions do not need (as graders skip)."""
-    if isinstance(node, ast.Import):
-        return all(alias.name.split(".")[0] in tools for alias in node.names)
-    return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in tools
+TOOLS = ("otter", "matplotlib", "course_data")
 
 
 def load_notebook_definitions(path: Path) -> dict:
-    """Namespace holding the imports, definitions and literal constants of a notebook's code cells."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    namespace: dict = {}
-    for number, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
-            continue
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        tree = ast.parse(source)
-        keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
-        tree.body = [node for node in tree.body
-                     if (isinstance(node, keep) or _is_constant(node)) and not _is_tool_import(node)]
-        exec(compile(tree, f"{path.name}[cell {number}]", "exec"), namespace)
+    """Namespace of the module the grader builds from a notebook (tools blocked while it loads)."""
+    extracted = to_module(path.read_bytes(), path.name)
+    assert not extracted.notes, extracted.notes
+    namespace: dict = {"__name__": "submission"}
+    with mock.patch.dict(sys.modules, {name: None for name in TOOLS}):
+        exec(compile(extracted.source, str(path), "exec"), namespace)
     return namespace
 
 
 @pytest.fixture(scope="module")
 def nb():
     return load_notebook_definitions(NOTEBOOK)
+
+
+def test_grader_module_has_only_definitions(nb):
+    """No experiment ran: the data and the figures are absent, every graded function is there."""
+    for name in ("fit_generative_model", "class_log_joint", "decompose", "log_joint_sweep",
+                 "log_joint_from_eig", "predict", "count_errors", "split_train_valid", "select_c",
+                 "coordinate_descent_c", "select_c_per_class"):
+        assert callable(nb[name]), name
+    assert "x_train_ND" not in nb and "fig" not in nb and "grader" not in nb
 
 
 def make_classes(rng, n_per_class=(40, 50, 30), D=5, rank=None, constant_dims=()):
@@ -243,9 +232,25 @@ def test_select_c_matches_naive_search(nb):
 
 
 def test_select_c_breaks_ties_by_list_order(nb):
+    """Huge values of c all give the same predictions (the most frequent class), so they tie; the
+    winner must be the first one listed, which is neither the smallest, the largest nor the last."""
     x, y = synthetic_problem()
-    best_c, errors = nb["select_c"](x, y, [5.0, 5.0, 5.0], seed=1, n_valid=60)
-    assert best_c == 5.0 and len(set(errors.tolist())) == 1
+    candidates = [1e13, 1e12, 1e14, 1e11]
+    naive = naive_validation_errors(x, y, candidates, seed=1, n_valid=60)
+    assert len(set(naive.tolist())) == 1, "the test data should make every candidate tie"
+    best_c, errors = nb["select_c"](x, y, candidates, seed=1, n_valid=60)
+    np.testing.assert_array_equal(errors, naive)
+    assert best_c == 1e13
+
+
+def test_select_c_prefers_the_earlier_of_two_tied_winners(nb):
+    """A tie at the minimum between two candidates inside the list, the larger one listed first."""
+    x, y = synthetic_problem()
+    candidates = [1e-4, 0.3 * (1 + 1e-12), 3.0, 0.3, 3e3]
+    naive = naive_validation_errors(x, y, candidates, seed=0, n_valid=60)
+    assert naive[1] == naive[3] == naive.min() and naive[0] > naive.min(), naive
+    best_c, _ = nb["select_c"](x, y, candidates, seed=0, n_valid=60)
+    assert best_c == candidates[1]
 
 
 @pytest.mark.parametrize("candidates", [[], [1.0, 0.0], [-1.0], [[1.0, 2.0]], [np.inf]])
@@ -306,43 +311,3 @@ def test_coordinate_descent_ends_in_a_local_optimum(nb):
             trial = pick_K.copy()
             trial[k] = i
             assert errors_of(trial) >= errors
-
-
-# -------------------------------------------------------------------------------------- loader
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
-def test_loader_reads_idx_files_from_env_folder(nb, tmp_path, monkeypatch):
-    rng = np.random.default_rng(10)
-    images = rng.integers(0, 256, size=(3, 28, 28))
-    labels = np.array([7, 0, 9])
-    for split in ("train", "test"):
-        image_name, label_name = nb["MNIST_FILES"][split]
-        write_idx(tmp_path / image_name, images)
-        write_idx(tmp_path / label_name, labels)
-    monkeypatch.setenv("GMMCOURSE_MNIST", str(tmp_path))
-    x, y = nb["load_mnist_flat"]("test")
-    assert x.dtype == np.float64 and x.shape == (3, 784) and y.tolist() == [7, 0, 9]
-    np.testing.assert_array_equal(x[1], images[1].ravel())
-
-
-def test_loader_rejects_bad_header_and_missing_files(nb, tmp_path, monkeypatch):
-    bad = tmp_path / "bad.gz"
-    with gzip.open(bad, "wb") as f:
-        f.write(bytes([0, 0, 0x0D, 1, 0, 0, 0, 1]) + b"\0" * 4)  # float32 idx file
-    with pytest.raises(ValueError, match="unsigned bytes"):
-        nb["read_idx"](bad)
-    short = tmp_path / "short.gz"
-    with gzip.open(short, "wb") as f:
-        f.write(bytes([0, 0, 8, 1, 0, 0, 0, 5]) + b"\1\2")
-    with pytest.raises(ValueError, match="header announces"):
-        nb["read_idx"](short)
-    monkeypatch.setenv("GMMCOURSE_MNIST", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="GMMCOURSE_MNIST"):
-        nb["find_mnist_dir"]()
