@@ -72,7 +72,7 @@ def _cmd_refs(args) -> int:
 
     for unit in paths.resolve_units(args.units):
         src = release.unit_sources(unit)
-        out = runner.record_references(src.autograder, release.solution_submission(src))
+        out = release.record_solution_references(src, src.autograder / runner.REFERENCES)
         print(f"wrote {out.relative_to(paths.REPO_ROOT)}")
     return 0
 

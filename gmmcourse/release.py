@@ -333,6 +333,17 @@ def build_unit(name: str) -> None:
 # --------------------------------------------------------------------------- self-grading
 
 
+def record_solution_references(unit: UnitSources, out: Path) -> Path:
+    """Record the solution's reference values through the unit's grader laid out as in the zip
+    (so given modules come from its ``given/`` folder, as they do on Gradescope)."""
+    with tempfile.TemporaryDirectory(prefix="gmmcourse-refs-") as tmp:
+        archive = Path(tmp) / "autograder.zip"
+        build_autograder_zip(unit, archive)
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(Path(tmp) / "zip")
+        return runner.record_references(Path(tmp) / "zip" / "unit", solution_submission(unit), out=Path(out))
+
+
 def solution_submission(unit: UnitSources) -> Path:
     ag = runner.load_unit(unit.autograder)
     if ag.submission.kind == "notebook":
@@ -425,7 +436,7 @@ def check_unit(name: str) -> list[str]:
                     state = "missing" if rel not in old else ("stale" if rel in new else "not generated")
                     problems.append(f"{sub}/{name}/{rel}: {state}; run `gmmcourse build {name}`")
         fresh_refs = fresh / "references.npz"
-        runner.record_references(unit.autograder, solution_submission(unit), out=fresh_refs)
+        record_solution_references(unit, fresh_refs)
         problems.extend(_compare_refs(unit, fresh_refs))
         problems.extend(_self_grade_problems(unit, fresh / "dist" / f"{name}-autograder.zip"))
     secret = _solution_only_lines(unit)
