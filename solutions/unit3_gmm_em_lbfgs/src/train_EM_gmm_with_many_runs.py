@@ -71,8 +71,9 @@ def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, 
     Returns
     -------
     runs : list of dict
-        One per run, in the order K then seed, with keys 'K', 'seed', 'history' (dict of lists)
-        and 'params' (dict with log_pi_K, mu_KD, stddev_KD).
+        One per run, in the order K then seed, with keys 'K', 'seed', 'history' (dict of lists),
+        'params' (dict with log_pi_K, mu_KD, stddev_KD) and 'message' (why an L-BFGS fit
+        stopped; None for EM).
     """
     D = x_train_ND.shape[1]
     models = [estimator_class(K=int(K), D=D, seed=int(seed), **estimator_kwargs)
@@ -81,7 +82,8 @@ def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, 
     for model in models:
         model.fit(x_train_ND, x_valid_ND, verbose=verbose)
         history = {key: list(values) for key, values in model.history.items()}
-        run = dict(K=model.K, seed=model.seed, history=history, params=model.get_params())
+        run = dict(K=model.K, seed=model.seed, history=history, params=model.get_params(),
+                   message=getattr(model, "message", None))
         runs.append(run)
         if output_dir is not None:
             folder = Path(output_dir)
