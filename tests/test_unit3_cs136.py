@@ -23,9 +23,9 @@ def test_cs136_style_submission_is_graded_on_what_its_student_wrote(tmp_path):
              if tests[name]["score"] < tests[name]["max_score"]}
     assert not short, short
     final = tests["fit (EM): final parameters"]
-    assert final["score"] == 0.0
-    assert MISMATCH_KINDS["one_step_past"] in final["output"]
-    # every hidden fit case says so, and no other mismatch kind appears there
+    assert final["score"] < final["max_score"]
+    # every hidden case it fails says exactly why (where one more step changes nothing, e.g. K = 1
+    # after convergence or N = 0, it passes)
     hidden = [line for line in final["output"].splitlines() if line.startswith("FAIL  [hidden]")]
-    assert hidden and all(MISMATCH_KINDS["one_step_past"] in line for line in hidden), hidden
+    assert len(hidden) >= 3 and all(MISMATCH_KINDS["one_step_past"] in line for line in hidden), hidden
     print({name: (t["score"], t["max_score"]) for name, t in tests.items()}, results["score"])

@@ -166,7 +166,7 @@ def _fit_cases():
          _fit_args(85, 2, 3, 50, 200, ftol=1e-4, valid=False), False, False),
         # (the weight M-step with N = 0 is graded here, through fit, and not on its own: a CS136 fit
         # never calls it with fewer than two rows)
-        ("no training rows (N=0)", _fit_args(86, 3, 2, 0, 5), True, False),
+        ("no training rows (N=0)", _fit_args(86, 3, 2, 0, 5, valid=False), False, False),
         ("do_double_check_correctness=True on a correct fit", _fit_args(87, 3, 4, 40, 8, double_check=True),
          True, False),
     ]

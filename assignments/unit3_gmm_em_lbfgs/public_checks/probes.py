@@ -9,7 +9,8 @@ Conventions that make any correct answer look the same:
 - mixture weights are returned as probabilities (``pi_K = exp(log_pi_K)``), so an empty component
   may be represented by ``log_pi = -inf`` or by a huge negative number alike;
 - the mean of a component that owns no data (or has weight exactly 0) may be any finite value: a
-  finite mean there is reported as 0, a NaN or inf stays as it is (and fails).
+  finite mean there is reported as 0, a NaN or inf stays as it is (and fails). A fit without
+  training rows is graded without validation data, for the same reason.
 """
 
 import numpy as np
@@ -104,9 +105,11 @@ def _history(est, keys):
     return {f"history_{k}": _array(est.history[k]) for k in keys}
 
 
-def _flat_params(log_pi_K, mu_KD, stddev_KD):
+def _flat_params(log_pi_K, mu_KD, stddev_KD, no_data=False):
+    """[pi_K, mu_KD, stddev_KD] flattened; the means are free where a weight is 0, and all of them
+    without training data (the training loss does not depend on them then)."""
     pi_K = np.exp(_array(log_pi_K))
-    mu_KD = _free_means(mu_KD, pi_K == 0)
+    mu_KD = _free_means(mu_KD, (pi_K == 0) | no_data)
     return np.concatenate([pi_K.ravel(), mu_KD.ravel(), _array(stddev_KD).ravel()])
 
 
@@ -118,7 +121,7 @@ def _one_em_step_later(est, x_ND):
         log_pi_K = est.mstep__update_log_pi_K(r_NK)
         est.mu_KD = est.mstep__update_mu_KD(r_NK, x_ND)
         stddev_KD = est.mstep__update_stddev_KD(r_NK, x_ND)
-        later = _flat_params(log_pi_K, est.mu_KD, stddev_KD)
+        later = _flat_params(log_pi_K, est.mu_KD, stddev_KD, no_data=len(x_ND) == 0)
     except Exception:  # noqa: BLE001 - only row 0 is graded; row 1 just explains a mismatch
         later = None
     est.log_pi_K, est.mu_KD, est.stddev_KD = start
@@ -138,7 +141,7 @@ def fit_em(K, D, seed, m, s, max_iter, ftol, x_ND, x_valid_ND, init, double_chec
     keys = ["iter", "train_loss", "train_loss_per_pixel", "train_score_per_pixel"]
     if x_valid_ND is not None:
         keys.append("valid_score_per_pixel")
-    final = _flat_params(est.log_pi_K, est.mu_KD, est.stddev_KD)
+    final = _flat_params(est.log_pi_K, est.mu_KD, est.stddev_KD, no_data=len(x_ND) == 0)
     later = _one_em_step_later(est, x_ND)
     if later is None or later.shape != final.shape:
         later = np.full_like(final, np.nan)
