@@ -33,12 +33,10 @@ SOLUTION_REGIONS = [
     ("calc_neg_log_lik__np", "calc_neg_log_lik"),
     ("calc_neg_log_lik__ag", "calc_log_joint_NK"),
     ("calc_neg_log_lik__ag", "calc_neg_log_lik"),
-    ("calc_penalty_stddev", "calc_penalty_stddev"),
     ("transform_softplus", "softplus"),
     ("transform_softplus", "inverse_softplus"),
     ("transform_log_softmax", "log_softmax"),
     ("transform_log_softmax", "inverse_log_softmax"),
-    ("GMM_PenalizedMLEstimator", "generate_initial_parameters"),
     ("GMM_PenalizedMLEstimator_EM", "calc_EM_loss"),
     ("GMM_PenalizedMLEstimator_EM", "estep__calc_r_NK"),
     ("GMM_PenalizedMLEstimator_EM", "mstep__update_log_pi_K"),
@@ -47,6 +45,8 @@ SOLUTION_REGIONS = [
     ("GMM_PenalizedMLEstimator_EM", "fit"),
     ("GMM_PenalizedMLEstimator_LBFGS", "calc_loss"),
 ]
+# Given files: no solution region, supplied by the autograder (listed in SUBMISSION.given).
+GIVEN_MODULES = ["GMM_PenalizedMLEstimator", "calc_penalty_stddev"]
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +151,12 @@ def test_no_examples_gives_zero(u3, module):
 
 
 @pytest.mark.parametrize("module", ["calc_neg_log_lik__np", "calc_neg_log_lik__ag"])
-@pytest.mark.parametrize("tiny", [1e-30, 1e-200])
+@pytest.mark.parametrize("tiny", [1e-30, 1e-100])
 def test_tiny_stddev_is_exact_when_the_data_sit_on_the_mean(u3, module, tiny):
+    """Data at the mean, everything on the scale of the stddev: the densities (about 1 / tiny per
+    feature) overflow as plain numbers, their logs are exact."""
     calc = getattr(u3, module).calc_neg_log_lik
-    x_ND = np.array([[0.5, -1.0, 0.25], [0.5, -1.0, 0.25]])
+    x_ND = tiny * np.array([[0.5, -1.0, 0.25], [0.5, -1.0, 0.25]])
     mu_KD = x_ND[:1].copy()
     stddev_KD = np.full((1, 3), tiny)
     expected = 2 * 3 * (np.log(tiny) + 0.5 * np.log(2 * np.pi))  # analytic: every z is exactly 0
@@ -166,11 +168,12 @@ def test_tiny_stddev_is_exact_when_the_data_sit_on_the_mean(u3, module, tiny):
 
 @pytest.mark.parametrize("module", ["calc_neg_log_lik__np", "calc_neg_log_lik__ag"])
 def test_tiny_stddev_in_a_mixture_matches_long_double(u3, module):
-    """One component of width 1e-30 sits on an example, one broad component explains the rest."""
+    """One component of width 1e-30 sits on an example at the origin, one broad component explains
+    the rest."""
     calc = getattr(u3, module).calc_neg_log_lik
-    x_ND = np.array([[0.3, -0.7], [0.3, -0.7 + 2e-30], [1.0, 2.0], [0.0, 0.0]])
+    x_ND = np.array([[0.0, 0.0], [0.0, 2e-30], [1.0, 2.0], [0.3, -0.7]])
     log_pi_K = np.log([0.25, 0.75])
-    mu_KD = np.array([[0.3, -0.7], [0.5, 0.5]])
+    mu_KD = np.array([[0.0, 0.0], [0.5, 0.5]])
     stddev_KD = np.array([[1e-30, 1e-30], [1.0, 2.0]])
     x, mu, sd = (np.asarray(a, dtype=np.longdouble) for a in (x_ND, mu_KD, stddev_KD))
     z = (x[:, None, :] - mu[None]) / sd[None]
@@ -502,23 +505,6 @@ def test_many_runs_writes_files_and_best_table(u3, tmp_path):
     assert "valid_score_per_pixel" not in lbfgs_runs[0]["history"]
 
 
-def test_batched_runs_match_run_by_run_fits(u3, tops_small):
-    """Fitting many runs together (stacked components) gives the same histories and parameters."""
-    em = u3.train_EM_gmm_with_many_runs
-    x_ND, x_valid_ND = tops_small[:250], tops_small[250:]
-    kwargs = dict(K_list=[1, 3, 6], seed_list=[1001, 7], max_iter=12, variance_penalty_mode=25.0)
-    one_by_one = em.train_EM_gmm_with_many_runs(x_ND, x_valid_ND, **kwargs)
-    together = em.train_EM_gmm_with_many_runs(x_ND, x_valid_ND, batched=True, **kwargs)
-    assert len(together[0]["history"]["iter"]) < 13  # K=1 stops early, while the others go on
-    for a, b in zip(one_by_one, together, strict=True):
-        assert (a["K"], a["seed"]) == (b["K"], b["seed"])
-        assert a["history"]["iter"] == b["history"]["iter"]
-        for key in a["history"]:
-            np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=1e-9, atol=1e-12)
-        for name in ("mu_KD", "stddev_KD", "log_pi_K"):
-            np.testing.assert_allclose(b["params"][name], a["params"][name], rtol=1e-7, atol=1e-9)
-
-
 def test_many_runs_command_line(u3, tmp_path, capsys):
     header = ",".join(f"pixel{i:03d}" for i in range(4))
     for split, seed in (("train", 1), ("valid", 2)):
@@ -556,3 +542,25 @@ def test_solution_regions_are_where_students_work_and_the_stubs_import(u3, tmp_p
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "stub", proc.stderr
+
+
+def test_given_files_have_no_solution_region_and_are_the_graders_given_list():
+    from gmmcourse import paths
+    from gmmcourse.grading import runner
+
+    given = runner.load_unit(paths.AUTOGRADER_DIR / "unit3_gmm_em_lbfgs").submission.given
+    assert sorted(given) == sorted(f"{name}.py" for name in GIVEN_MODULES)
+    for name in GIVEN_MODULES:
+        assert "### BEGIN SOLUTION" not in (SRC / f"{name}.py").read_text(), name
+    # every file with a solution region is one the grader takes from the submission
+    regions = {module for module, _ in SOLUTION_REGIONS}
+    files = runner.load_unit(paths.AUTOGRADER_DIR / "unit3_gmm_em_lbfgs").submission.files
+    assert sorted(files) == sorted(f"{m}.py" for m in regions)
+
+
+def test_no_parameters_before_fit_so_a_hasattr_check_sees_a_fresh_model(u3):
+    """The CS136 fit loop initializes only ``if not hasattr(self, 'log_pi_K')``."""
+    model = u3.GMM_PenalizedMLEstimator_EM.GMM_PenalizedMLEstimator_EM(K=2, D=3)
+    assert not any(hasattr(model, name) for name in ("log_pi_K", "mu_KD", "stddev_KD"))
+    with pytest.raises(ValueError, match="no parameters yet"):
+        model.score(np.zeros((1, 3)))

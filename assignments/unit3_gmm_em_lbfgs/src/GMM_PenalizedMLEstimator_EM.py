@@ -30,22 +30,12 @@ array([0.5, 0.5])
 
 import numpy as np
 from calc_neg_log_lik__np import calc_log_joint_NK
-from calc_penalty_stddev import calc_penalty_stddev
 from GMM_PenalizedMLEstimator import GMM_PenalizedMLEstimator
-from prepared_data import PreparedData
-from scipy.special import logsumexp, xlogy
-
-# Responsibilities below this are set to exactly 0. That changes no sum by more than 1e-300 relative,
-# and it keeps subnormal numbers (below about 2e-308) out of the matrix products of the M-step, where
-# the CPU handles them up to a hundred times more slowly than ordinary numbers.
-RESPONSIBILITY_FLOOR = 1e-300
+from scipy.special import logsumexp
 
 
 class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
-    """Penalized diagonal Gaussian mixture fit by EM (constructor arguments as in the base class).
-
-    Methods that take data accept a float array of shape (N, D) or a PreparedData made from one.
-    """
+    """Penalized diagonal Gaussian mixture fit by EM (constructor arguments as in the base class)."""
 
     def calc_EM_loss(self, r_NK, x_ND):
         """EM surrogate loss for responsibilities r_NK and the current parameters.
@@ -61,7 +51,7 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         -------
         loss : float
             penalty - sum_nk r_nk (log pi_k + log N(x_n | k)) + sum_nk r_nk log r_nk.  Entries
-            with r_nk = 0 add nothing, even where log pi_k = -inf. Right after the E-step this
+            with r_nk = 0 add nothing, even where log pi_k = -inf.  Right after the E-step this
             equals the penalized negative log likelihood.
         """
         # TODO: write this part (see the docstring above).
@@ -77,9 +67,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         Returns
         -------
         r_NK : np.ndarray, shape (N, K)
-            r_nk = pi_k N(x_n | k) / sum_j pi_j N(x_n | j), computed in log space; rows sum to 1.
-            Values below RESPONSIBILITY_FLOOR (1e-300) are set to 0, so a component with
-            log pi_k = -inf, or one that explains no example at all, gets exactly 0.
+            r_nk = pi_k N(x_n | k) / sum_j pi_j N(x_n | j); rows sum to 1.  A component with
+            log pi_k = -inf gets exactly 0.
         """
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("estep__calc_r_NK: not written yet")
@@ -94,8 +83,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         Returns
         -------
         log_pi_K : np.ndarray, shape (K,)
-            log(sum_n r_nk) - log(sum_n sum_k r_nk).  A component with no responsibility at all
-            gets -inf (weight exactly 0).  With no data (N = 0) the current weights are kept.
+            log(sum_n r_nk) - log(N).  A component with no responsibility at all gets -inf
+            (weight exactly 0).  With no data (N = 0) the current weights are kept.
         """
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("mstep__update_log_pi_K: not written yet")
@@ -113,16 +102,18 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         Returns
         -------
         mu_KD : np.ndarray, shape (K, D)
-            sum_n r_nk x_n / sum_n r_nk; a component with sum_n r_nk = 0 keeps its current mean.
+            sum_n r_nk x_n / sum_n r_nk.  A component with sum_n r_nk = 0 may get any finite
+            mean (its weight is 0, so the mean changes no likelihood); keeping the current one
+            is natural.
         """
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("mstep__update_mu_KD: not written yet")
 
     def mstep__update_stddev_KD(self, r_NK, x_ND):
-        """M-step for the standard deviations, around the CURRENT means ``self.mu_KD``.
+        """M-step for the standard deviations, given the new means in ``self.mu_KD``.
 
-        Call it after ``mstep__update_mu_KD`` has set the new means: it uses whatever self.mu_KD
-        holds.  With the penalty (mode m, spread s) the best variance is
+        Call it after ``mstep__update_mu_KD``, once ``self.mu_KD`` holds the responsibility-weighted
+        means for this r_NK.  With the penalty (mode m, spread s) the best variance is
 
             stddev_kd**2 = (1/(s m) + sum_n r_nk (x_nd - mu_kd)**2) / (1/(s m**2) + sum_n r_nk),
 
@@ -143,23 +134,23 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def fit(self, x_ND, x_valid_ND=None, verbose=True):
         """Fit by EM, starting from ``generate_initial_parameters(x_ND)``.
 
-        Each pass through the loop first runs an M-step (except on the first pass), then an E-step
-        on the new parameters; that E-step's log-sum-exp is also the log likelihood of every
-        training example, so the training score comes for free.  Every pass ends with a call to
-        ``record_iteration``: entry t of ``self.history`` scores the parameters after t M-steps,
-        and the parameters left in the model are exactly those the last entry scores.  The loop
-        stops after ``max_iter`` M-steps or when ``record_iteration`` reports convergence.
+        Every pass through the loop scores the current parameters and adds one entry to
+        ``self.history`` with ``record_iteration``; then, unless that reports convergence or this
+        was the last pass, it runs one E-step (``estep__calc_r_NK``) and one M-step
+        (``mstep__update_log_pi_K``, ``mstep__update_mu_KD``, then ``mstep__update_stddev_KD``
+        around the new means).  So entry t scores the parameters after t M-steps, there are at
+        most ``max_iter + 1`` entries, and the parameters left in the model are exactly those the
+        last entry scores.
 
-        With ``do_double_check_correctness`` it also checks that the EM loss equals the penalized
-        negative log likelihood after every E-step (relative tolerance 1e-8) and that no M-step
-        raises the EM loss, and raises AssertionError otherwise (``_check_estep`` and
-        ``_check_mstep`` do the comparing).
+        With ``do_double_check_correctness`` it also checks, at every step, that the EM loss right
+        after the E-step equals the penalized negative log likelihood and that the M-step did not
+        raise it (``_check_estep`` and ``_check_mstep`` raise AssertionError otherwise).
 
         What to write: the loop.  Per pass, compute ``train_loss`` (penalty minus the training log
         likelihood), ``train_score`` (the training log likelihood) and ``valid_score`` (the
         validation log likelihood, or None), then call ``self.record_iteration(train_loss,
         train_score, valid_score, N, N_valid, verbose=verbose, label="EM")`` and stop as soon as it
-        returns True.
+        returns True; otherwise take one E-step and one M-step.
 
         Args
         ----

@@ -22,9 +22,7 @@ array([[-0.3775],
 """
 
 import autograd.numpy as ag_np
-import numpy as np
-from autograd.tracer import getval
-from prepared_data import PreparedData
+from autograd.scipy.special import logsumexp
 
 
 def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
@@ -32,10 +30,10 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
 
     Args
     ----
-    x_ND : array-like, shape (N, D), or a PreparedData made from it
+    x_ND : array-like, shape (N, D)
         Data, one example per row (constant: not differentiated).
     log_pi_K : array-like, shape (K,)
-        Log mixture weights.
+        Log mixture weights; -inf for a component with weight zero.
     mu_KD : array-like, shape (K, D)
         Means.
     stddev_KD : array-like, shape (K, D)
@@ -45,13 +43,6 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     -------
     log_joint_NK : array, shape (N, K)
         log pi_k + sum_d log Normal(x_nd | mu_kd, stddev_kd**2).
-
-    Notes
-    -----
-    Same expansion and same accuracy guard as calc_neg_log_lik__np. Entries whose rounding error
-    could matter are replaced (with ``where``, not by assignment) by the direct (N, K, D)
-    computation, which is only built when some entry needs it. Values stay exact for standard
-    deviations down to about 1e-300; gradients are finite for standard deviations above about 1e-100.
     """
     # TODO: write this part (see the docstring above).
     raise NotImplementedError("calc_log_joint_NK: not written yet")
@@ -62,7 +53,7 @@ def calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD):
 
     Args
     ----
-    x_ND : array-like, shape (N, D), or a PreparedData made from it
+    x_ND : array-like, shape (N, D)
         Data, one example per row.
     log_pi_K : array-like, shape (K,)
         Log mixture weights.

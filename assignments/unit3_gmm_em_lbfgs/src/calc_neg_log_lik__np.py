@@ -22,12 +22,11 @@ array([[-1.6121, -2.1121],
        [-2.1121, -1.6121]])
 >>> round(calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD), 4)
 2.276
->>> calc_neg_log_lik(np.zeros((0, 1)), log_pi_K, mu_KD, stddev_KD)
-0.0
+>>> calc_neg_log_lik(np.zeros((0, 1)), log_pi_K, mu_KD, stddev_KD) == 0.0
+True
 """
 
 import numpy as np
-from prepared_data import PreparedData
 from scipy.special import logsumexp
 
 
@@ -36,8 +35,8 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
 
     Args
     ----
-    x_ND : array-like, shape (N, D), or a PreparedData made from it
-        Data, one example per row.
+    x_ND : array-like, shape (N, D)
+        Data, one example per row (N = 0 is allowed).
     log_pi_K : array-like, shape (K,)
         Log mixture weights (logsumexp is 0). A component with weight zero has -inf.
     mu_KD : array-like, shape (K, D)
@@ -48,16 +47,8 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     Returns
     -------
     log_joint_NK : np.ndarray, shape (N, K)
-        log_joint_NK[n, k] = log pi_k + sum_d log Normal(x_nd | mu_kd, stddev_kd**2).
-        (Stored component by component, i.e. it is the transpose of a C-ordered (K, N) array; code
-        that works per component, like the batched fit, uses that layout directly.)
-
-    Notes
-    -----
-    Computed with one matrix product on centred data (see prepared_data.py). Where the estimated
-    rounding error of that expansion is not tiny next to the result (very small standard
-    deviations, e.g. 1e-30), those entries are recomputed directly from (x - mu) / stddev, so tiny
-    standard deviations give the exact finite answer rather than garbage.
+        log_joint_NK[n, k] = log pi_k + sum_d log Normal(x_nd | mu_kd, stddev_kd**2);
+        a column of -inf for a component with weight zero.
     """
     # TODO: write this part (see the docstring above).
     raise NotImplementedError("calc_log_joint_NK: not written yet")
@@ -68,7 +59,7 @@ def calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD):
 
     Args
     ----
-    x_ND : array-like, shape (N, D), or a PreparedData made from it
+    x_ND : array-like, shape (N, D)
         Data, one example per row.
     log_pi_K : array-like, shape (K,)
         Log mixture weights (logsumexp is 0).

@@ -41,5 +41,7 @@ def calc_penalty_stddev(stddev_KD, variance_penalty_mode, variance_penalty_sprea
     penalty : float
         sum_k sum_d [ log(stddev_kd) / (s m^2) + 1 / (2 s m stddev_kd^2) ].
     """
-    # TODO: write this part (see the docstring above).
-    raise NotImplementedError("calc_penalty_stddev: not written yet")
+    m = variance_penalty_mode
+    s = variance_penalty_spread
+    return (ag_np.sum(ag_np.log(stddev_KD)) / (s * m * m)
+            + ag_np.sum(1.0 / ag_np.square(stddev_KD)) / (2.0 * s * m))

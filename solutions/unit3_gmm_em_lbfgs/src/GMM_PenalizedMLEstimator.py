@@ -61,8 +61,8 @@ def _is_real(value):
 
 
 def per_pixel(total, N, D):
-    """``total / (N * D)``; an empty data set (N * D = 0) divides by 1 instead, giving the total."""
-    return float(total) / max(N * D, 1)
+    """``total / (N * D)``, where an empty data set (N = 0) counts as one example."""
+    return float(total) / (max(N, 1) * D)
 
 
 class GMM_PenalizedMLEstimator:
@@ -90,12 +90,10 @@ class GMM_PenalizedMLEstimator:
 
     Attributes
     ----------
-    log_pi_K, mu_KD, stddev_KD : np.ndarray or None
-        The parameters (None until fit or set_params).
+    log_pi_K, mu_KD, stddev_KD : np.ndarray
+        The parameters; they exist once fit or set_params has run (or after assigning them).
     history : dict of lists
         Filled by ``fit``: one entry per iteration, entry 0 for the initial parameters.
-    fit_scratch : dict
-        Precomputations a ``fit`` offers to the functions it calls; empty outside ``fit``.
     """
 
     def __init__(self, K=1, D=1, seed=42, variance_penalty_mode=1.0, variance_penalty_spread=100.0,
@@ -115,11 +113,10 @@ class GMM_PenalizedMLEstimator:
         self.max_iter = int(max_iter)
         self.ftol = float(ftol)
         self.do_double_check_correctness = bool(do_double_check_correctness)
-        self.log_pi_K = None
-        self.mu_KD = None
-        self.stddev_KD = None
+        # The parameters log_pi_K, mu_KD and stddev_KD do not exist until fit (or set_params, or
+        # plain assignment) creates them, so ``hasattr(model, "log_pi_K")`` says whether a model
+        # has parameters yet.
         self.history = {}
-        self.fit_scratch = {}
 
     # ------------------------------------------------------------------ parameters
 
@@ -175,7 +172,7 @@ class GMM_PenalizedMLEstimator:
         return array
 
     def _require_params(self):
-        if self.mu_KD is None:
+        if not all(hasattr(self, name) for name in ("log_pi_K", "mu_KD", "stddev_KD")):
             raise ValueError("this model has no parameters yet: call fit or set_params first")
 
     def _check_x(self, x_ND, name="x_ND"):
@@ -241,7 +238,6 @@ class GMM_PenalizedMLEstimator:
         stddev_KD : np.ndarray, shape (K, D)
         """
         x_ND = self._check_x(x_ND)
-        ### BEGIN SOLUTION
         K, D = self.K, self.D
         prng = np.random.RandomState(self.seed)
         log_pi_K = np.full(K, -np.log(K))
@@ -254,7 +250,6 @@ class GMM_PenalizedMLEstimator:
             mu_KD = x_ND[prng.choice(x_ND.shape[0], K, replace=False)].copy()
         stddev_KD = np.sqrt(self.variance_penalty_mode) * (1.0 + prng.rand(K, D))
         return log_pi_K, mu_KD, stddev_KD
-        ### END SOLUTION
 
     # ------------------------------------------------------------------ history
 

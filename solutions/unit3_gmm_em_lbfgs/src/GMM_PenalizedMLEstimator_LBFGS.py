@@ -35,7 +35,6 @@ from calc_neg_log_lik__ag import calc_neg_log_lik as calc_neg_log_lik_ag
 from calc_neg_log_lik__np import calc_neg_log_lik
 from calc_penalty_stddev import calc_penalty_stddev
 from GMM_PenalizedMLEstimator import GMM_PenalizedMLEstimator
-from prepared_data import PreparedData
 from scipy.optimize import minimize
 from transform_log_softmax import inverse_log_softmax, log_softmax
 from transform_softplus import inverse_softplus, softplus
@@ -89,9 +88,7 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         flat : array, shape (K + 2 K D,)
             Unconstrained parameters, as made by ``to_flat_array``.
         x_ND : array, shape (N, D)
-            Training data.  While ``fit`` runs, ``self.fit_scratch`` holds
-            ``dict(x_ND=x_ND, prepared=PreparedData(x_ND))`` for the training data, which you may
-            use to avoid preparing the same data at every evaluation; it is empty otherwise.
+            Training data.
 
         Returns
         -------
@@ -100,8 +97,6 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
             calc_penalty_stddev and calc_neg_log_lik__ag.calc_neg_log_lik.
         """
         ### BEGIN SOLUTION
-        if self.fit_scratch.get("x_ND") is x_ND:
-            x_ND = self.fit_scratch["prepared"]  # centred once by fit, not at every evaluation
         log_pi_K, mu_KD, stddev_KD = self.to_common_parameters(flat)
         penalty = calc_penalty_stddev(stddev_KD, self.variance_penalty_mode, self.variance_penalty_spread)
         return penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)
@@ -116,6 +111,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         scores the initial parameters and entry t the parameters after t L-BFGS iterations (recorded
         by a callback).  Should scipy return a point other than its last iterate, one more entry
         scores that point, so the last entry always scores the parameters left in the model.
+        Afterwards ``self.message`` holds scipy's reason for stopping (for instance that the
+        iteration limit was reached before convergence).
 
         Args
         ----
@@ -131,7 +128,6 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         self
         """
         x_ND, x_valid_ND, N, N_valid = self.start_fit(x_ND, x_valid_ND)
-        valid = None if x_valid_ND is None else PreparedData(x_valid_ND)  # centred once
 
         def loss_and_grad(flat):
             return autograd.value_and_grad(self.calc_loss)(flat, x_ND)
@@ -146,8 +142,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
             penalty = float(calc_penalty_stddev(stddev_KD, self.variance_penalty_mode,
                                                 self.variance_penalty_spread))
             valid_score = None
-            if valid is not None:
-                valid_score = -calc_neg_log_lik(valid, log_pi_K, mu_KD, stddev_KD)
+            if x_valid_ND is not None:
+                valid_score = -calc_neg_log_lik(x_valid_ND, log_pi_K, mu_KD, stddev_KD)
             self.record_iteration(loss, penalty - loss, valid_score, N, N_valid, verbose=verbose,
                                   label="LBFGS")
             last["flat"] = np.array(flat, dtype=np.float64)
@@ -155,20 +151,16 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         def callback(intermediate_result):
             record(intermediate_result.x, float(intermediate_result.fun))
 
-        # calc_loss may reuse this preparation of the training data (optional; see PreparedData)
-        self.fit_scratch = dict(x_ND=x_ND, prepared=PreparedData(x_ND))
-        try:
-            with _one_blas_thread():
-                flat0 = self.to_flat_array(self.log_pi_K, self.mu_KD, self.stddev_KD)
-                record(flat0, float(self.calc_loss(flat0, x_ND)))
-                if self.max_iter > 0:
-                    result = minimize(loss_and_grad, flat0, jac=True, method="L-BFGS-B",
-                                      callback=callback,
-                                      options=dict(maxiter=self.max_iter, ftol=self.ftol))
-                    if not np.array_equal(result.x, last["flat"]):
-                        record(result.x, float(result.fun))
-        finally:
-            self.fit_scratch = {}
+        with _one_blas_thread():
+            flat0 = self.to_flat_array(self.log_pi_K, self.mu_KD, self.stddev_KD)
+            record(flat0, float(self.calc_loss(flat0, x_ND)))
+            self.message = "max_iter is 0: no iterations were run"
+            if self.max_iter > 0:
+                result = minimize(loss_and_grad, flat0, jac=True, method="L-BFGS-B",
+                                  callback=callback, options=dict(maxiter=self.max_iter, ftol=self.ftol))
+                self.message = str(result.message)
+                if not np.array_equal(result.x, last["flat"]):
+                    record(result.x, float(result.fun))
         return self
 
 
