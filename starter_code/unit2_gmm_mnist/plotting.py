@@ -62,21 +62,24 @@ def show_covariance(cov_DD, title=""):
 
 
 def plot_log_lik_traces(traces, title=""):
-    """Log-likelihood per image against the EM iteration, one line per entry of ``traces``.
+    """Training (solid) and test (dashed) log-likelihood per image against the EM iteration.
 
     Parameters
     ----------
     traces : dict
-        label -> 1-D array of log-likelihoods per image (entry t after t iterations). Labels that
-        contain "test" are drawn dashed.
+        label -> (train_T, test_T), two 1-D arrays of log-likelihoods per image (entry t after t
+        iterations); both lines of one label share a colour.
+    title : str
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     """
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for label, values in traces.items():
-        ax.plot(np.arange(len(values)), values, "--" if "test" in label else "-", marker=".", label=label)
+    for i, (label, (train_T, test_T)) in enumerate(traces.items()):
+        color = f"C{i}"
+        ax.plot(np.arange(len(train_T)), train_T, "-", marker=".", color=color, label=f"{label}, train")
+        ax.plot(np.arange(len(test_T)), test_T, "--", marker=".", color=color, label=f"{label}, test")
     ax.set_xlabel("EM iteration")
     ax.set_ylabel("log-likelihood per image (nats)")
     ax.set_title(title)
