@@ -18,7 +18,9 @@ UNIT = "unit2_gmm_mnist"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
 GIVEN = ("plotting.py",)
 
-# (name, file, exact old snippet, new snippet)
+# (name, file, exact old snippet, new snippet). Kept to 13 so that the suite stays within its CPU
+# budget (one grading through the zip costs about 7 s of CPU); tests/test_unit2_math.py checks the
+# 2 pi constant, the weights n_c / N, empty k-means centres and the add_eps_to_diag path directly.
 BUGS = [
     ("biased covariance (1/N) where the unbiased one is due", "gaussian_mle.py",
      "return diff_ND.T @ diff_ND / max(N - 1, 1)", "return diff_ND.T @ diff_ND / N"),
@@ -26,8 +28,6 @@ BUGS = [
      "A_DD = U_DD * np.sqrt(np.maximum(lam_D, 0.0))", "A_DD = U_DD * np.maximum(lam_D, 0.0)"),
     ("sampler draws from NumPy's global generator", "gaussian_mle.py",
      "z_SD = rng.standard_normal((n_samples, D))", "z_SD = np.random.standard_normal((n_samples, D))"),
-    ("class weights uniform instead of n_c / N", "class_conditional.py",
-     "log_pi_K = np.log(count_K) - np.log(N)", "log_pi_K = np.full(K, -np.log(K))"),
     ("mixture sampler ignores the weights", "class_conditional.py",
      "z_S = rng.choice(K, size=n_samples, p=pi_K / pi_K.sum())", "z_S = rng.choice(K, size=n_samples)"),
     ("mixture sampler's labels do not match its points", "class_conditional.py",
@@ -39,10 +39,6 @@ BUGS = [
      "cov_KDD[k] + eps * np.eye(D))"),
     ("eig instead of eigh, complex parts kept", "gmm_em.py",
      "lam_D, U_DD = np.linalg.eigh(cov_KDD[k])", "lam_D, U_DD = np.linalg.eig(cov_KDD[k])"),
-    ("whitening multiplies by sqrt(lambda) instead of dividing", "gmm_em.py",
-     "W_DD = U_DD / np.sqrt(lam_D)", "W_DD = U_DD * np.sqrt(lam_D)"),
-    ("normalizing constant 2 pi forgotten", "gmm_em.py",
-     "-0.5 * (D * np.log(2 * np.pi) + np.sum(np.log(lam_D))", "-0.5 * (np.sum(np.log(lam_D))"),
     ("log-sum-exp over the wrong axis", "gmm_em.py",
      "log_lik_N = logsumexp(log_joint_NK, axis=1)", "log_lik_N = logsumexp(log_joint_NK, axis=0)"),
     ("M-step covariance weighted by r^2 (square root forgotten)", "gmm_em.py",
@@ -51,16 +47,8 @@ BUGS = [
      "* (x_ND - mu_KD[k].astype(x_ND.dtype))", "* x_ND"),
     ("k-means distances: |c| instead of |c|^2", "gmm_em.py",
      "+ np.sum(centres_KD**2, axis=1)", "+ np.sqrt(np.sum(centres_KD**2, axis=1))"),
-    ("k-means moves an empty centre to NaN", "gmm_em.py",
-     "            if np.any(z_N == k):\n                centres_KD[k]",
-     "            if True:\n                centres_KD[k]"),
-    ("k-means init starts from the first K rows, not random ones", "gmm_em.py",
-     "centres_KD = x_ND[rng.choice(N, size=K, replace=False)]", "centres_KD = x_ND[:K]"),
     ("EM trace one entry short (no score after the last M-step)", "gmm_em.py",
      "for t in range(n_iter + 1):", "for t in range(n_iter):"),
-    ("EM loop drops the add_eps_to_diag flag", "gmm_em.py",
-     "r_NK, log_lik_N = estep__calc_r_NK(x_ND, log_pi_K, mu_KD, cov_KDD, eps, add_eps_to_diag)",
-     "r_NK, log_lik_N = estep__calc_r_NK(x_ND, log_pi_K, mu_KD, cov_KDD, eps)"),
     ("eps <= 0 accepted", "gmm_em.py", "if not eps > 0:", "if False:"),
 ]
 
@@ -130,10 +118,9 @@ ALTERNATIVES = [
      {"gaussian_mle.py": [("draw_gaussian_samples", MULTIVARIATE_NORMAL), ("estimate_cov_DD", NP_COV)]}),
     ("mixture sampler: multinomial counts, components in blocks, then shuffled",
      {"class_conditional.py": [("draw_mixture_samples", MULTINOMIAL_MIXTURE)]}),
-    ("log-density through the clipped precision matrix, M-step by einsum over (N, K, D)",
-     {"gmm_em.py": [("calc_log_pdf_NK", PRECISION_LOG_PDF), ("mstep__update_params", EINSUM_MSTEP)]}),
-    ("k-means by broadcasting distances, no early stop",
-     {"gmm_em.py": [("run_kmeans", BROADCAST_KMEANS)]}),
+    ("log-density through the clipped precision, M-step by einsum, k-means by broadcasting",
+     {"gmm_em.py": [("calc_log_pdf_NK", PRECISION_LOG_PDF), ("mstep__update_params", EINSUM_MSTEP),
+                    ("run_kmeans", BROADCAST_KMEANS)]}),
 ]
 
 
