@@ -90,16 +90,15 @@ def mixture_sampler(log_pi_K, mu_KD, cov_KDD, n_samples, seed):
     if not labels_ok or x_SD.shape != (n_samples, np.shape(mu_KD)[1]):
         return out
     z_S = z_S.astype(int)
-    pi_K = np.exp(np.asarray(log_pi_K, dtype=np.float64))
+    weight_K = np.exp(np.array(log_pi_K, dtype=float))
     count_K = np.bincount(z_S, minlength=K)
-    expected_K = n_samples * pi_K
+    expected_K = n_samples * weight_K
     out["count_max_abs_z"] = float(np.max(np.abs(count_K - expected_K)
-                                          / np.sqrt(expected_K * (1 - pi_K) + VARIANCE_FLOOR)))
+                                          / np.sqrt(expected_K * (1 - weight_K) + VARIANCE_FLOOR)))
     mean_z, cov_z = [0.0], [0.0]
-    for k in range(K):
-        if count_K[k] > 1:
-            mean_z.append(np.max(_mean_z(x_SD[z_S == k], mu_KD[k], cov_KDD[k])))
-            cov_z.append(np.max(_cov_z(x_SD[z_S == k], cov_KDD[k])))
+    for k in np.flatnonzero(count_K > 1):
+        mean_z.append(np.max(_mean_z(x_SD[z_S == k], mu_KD[k], cov_KDD[k])))
+        cov_z.append(np.max(_cov_z(x_SD[z_S == k], cov_KDD[k])))
     out["mean_max_abs_z"] = float(np.max(mean_z))
     out["cov_max_abs_z"] = float(np.max(cov_z))
     return out
@@ -132,8 +131,8 @@ def estep(x_ND, log_pi_K, mu_KD, cov_KDD, eps):
 def mstep(x_ND, r_NK):
     from gmm_em import mstep__update_params
 
-    log_pi_K, mu_KD, cov_KDD = mstep__update_params(x_ND, r_NK)
-    return {"pi_K": _pi(log_pi_K), "mu_KD": _real(mu_KD), "cov_KDD": _real(cov_KDD)}
+    new_log_pi_K, new_mu_KD, new_cov_KDD = mstep__update_params(x_ND, r_NK)
+    return {"pi_K": _pi(new_log_pi_K), "mu_KD": _real(new_mu_KD), "cov_KDD": _real(new_cov_KDD)}
 
 
 def kmeans(x_ND, centres_KD, n_iter):
@@ -180,7 +179,7 @@ def fit_em(x_ND, init, n_iter, eps, add_eps_to_diag=False, x_eval_ND=None, dtype
         x_ND, init["log_pi_K"], init["mu_KD"], init["cov_KDD"], n_iter, eps, **kwargs)
     out = {"pi_K": _pi(log_pi_K), "mu_KD": _real(mu_KD), "cov_KDD": _real(cov_KDD),
            "log_lik_T": _real(log_lik_T)}
-    if x_eval_ND is not None:
+    if eval_log_lik_T is not None or x_eval_ND is not None:
         out["eval_log_lik_T"] = _real(eval_log_lik_T)
     return out
 
