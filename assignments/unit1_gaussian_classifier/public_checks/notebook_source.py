@@ -178,14 +178,17 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
             notes.append(f"{name}: code cell {number} has a syntax error"
                          + (f" (line {line})" if line else "") + "; it was skipped")
             continue
-        except RecursionError:
+        except (RecursionError, MemoryError):
             notes.append(f"{name}: code cell {number} is nested too deeply to read; it was skipped")
             continue
         parsed.extend((number, source, node) for node in tree.body)
 
     statements = [node for _, _, node in parsed]
     if keep == "definitions":
-        wanted = _needed_assignments(statements)
+        try:
+            wanted = _needed_assignments(statements)
+        except RecursionError:
+            raise NotebookError(f"{name}: its code is nested too deeply to read") from None
         chosen = [i for i, node in enumerate(statements)
                   if isinstance(node, _IMPORTS + _DEFINITIONS) or i in wanted]
     else:
@@ -200,7 +203,12 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
         cell, source, node = parsed[i]
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             continue
-        start, segment = _segment(parsed, i)
+        try:
+            start, segment = _segment(parsed, i)
+        except RecursionError:
+            out.notes.append(f"{name}: a statement of code cell {cell} is nested too deeply to read; "
+                             f"it was skipped")
+            continue
         if isinstance(node, _IMPORTS):
             block, offset = _guarded(segment, "ImportError"), 1
         elif isinstance(node, _ASSIGNMENTS) and keep == "definitions" and not _is_literal(node):
