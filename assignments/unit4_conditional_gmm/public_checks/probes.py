@@ -111,10 +111,10 @@ def sample_mixture(log_w_NK, mean_NKD, chol_KDD, n_samples, seed):
 def condition(x_NI, log_pi_K, mu_KD, cov_KDD):
     from ConditionalGMMRegressor import condition_joint_gmm
 
-    log_w_NK, mean_NKO, chol_KOO = condition_joint_gmm(x_NI, log_pi_K, mu_KD, cov_KDD)
-    chol_KOO = _arr(chol_KOO)
-    return {"w_NK": np.exp(_arr(log_w_NK)), "mean_NKO": _arr(mean_NKO),
-            "cond_cov_KOO": chol_KOO @ np.swapaxes(chol_KOO, 1, 2)}
+    log_w, mean, chol = condition_joint_gmm(x_NI, log_pi_K, mu_KD, cov_KDD)
+    chol = _arr(chol)
+    return {"w_NK": np.exp(_arr(log_w)), "mean_NKO": _arr(mean),
+            "cond_cov_KOO": chol @ np.swapaxes(chol, 1, 2)}
 
 
 def cgmm_estep(x_NI, y_NO, params):
