@@ -107,7 +107,7 @@ def _make(kind: str, target: Path, drop: Path) -> Path:
         source = SRC if base in ("solution", "bug0", "bug1", "broken") else paths.STARTER_DIR / UNIT
         shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__"))
     if base.startswith("bug"):
-        _, file, old, new = MUTANTS[int(base[3:])]
+        _, file, _function, old, new, *_ = MUTANTS[int(base[3:])]
         (folder / file).write_text(replace_once((folder / file).read_text(), old, new, file))
     if base in ("killer", "forger"):
         attack = "kill_everything" if base == "killer" else "write_results"
