@@ -16,9 +16,8 @@ Examples
 >>> round(float(calc_neg_log_lik(x_ND, log_pi_K, np.array([[0.0], [1.0]]), stddev_KD)), 4)
 2.276
 >>> # each mean is pulled towards the example it only partly explains
->>> grad(calc_neg_log_lik, 2)(x_ND, log_pi_K, np.array([[0.0], [1.0]]), stddev_KD).round(4)
-array([[-0.3775],
-       [ 0.3775]])
+>>> grad(calc_neg_log_lik, 2)(x_ND, log_pi_K, np.array([[0.0], [1.0]]), stddev_KD).round(4).tolist()
+[[-0.3775], [0.3775]]
 """
 
 import autograd.numpy as ag_np

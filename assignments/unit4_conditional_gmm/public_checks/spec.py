@@ -207,7 +207,45 @@ class Within(Compare):
         return None
 
 
-COMPARATORS = {cls.__name__: cls for cls in (Close, Exact, Within)}
+# ---- appended for unit 3 (iterative fits): final parameters one step past the last history entry
+
+MISMATCH_KINDS["one_step_past"] = (
+    "the final parameters are exactly one update past the parameters the last history entry "
+    "scores: the history earns its points, but fit should stop right after recording the last "
+    "entry (or record an entry after the last update)")
+
+
+@dataclass(frozen=True)
+class CloseOrOneStepPast(Compare):
+    """Final parameters of an iterative fit, compared with ``Close(rtol, atol)``.
+
+    The probe returns two rows: row 0 holds the model's final parameters (flattened), row 1 the
+    parameters one more update would give (computed by the probe, or NaN if that failed; not
+    compared).  The reference's row 0 is the solution's final parameters, row 1 those one update
+    later.  Row 0 matching the reference's row 1 is the mismatch kind ``one_step_past``.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 1e-8
+
+    def __call__(self, got, ref):
+        ref = np.asarray(ref)
+        got = _numeric(got, ref, "biuf", "a (2, P) array of parameters")
+        if isinstance(got, Mismatch):
+            return got
+        close = Close(self.rtol, self.atol)
+        verdict = close(got[0], ref[0])
+        if verdict is None:
+            return None
+        if verdict.kind == "value" and close(got[0], ref[1]) is None:
+            return Mismatch("one_step_past", "the final parameters equal the reference parameters "
+                                             "one update after the last history entry")
+        return verdict
+
+
+# ---- end of the unit 3 block
+
+COMPARATORS = {cls.__name__: cls for cls in (Close, Exact, Within, CloseOrOneStepPast)}
 
 
 # --------------------------------------------------------------------------- cases and tests
