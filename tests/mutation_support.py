@@ -56,3 +56,20 @@ def mutate_notebook(unit: str, notebook: str, tmp_path: Path, edits) -> Path:
     out = tmp_path / notebook
     nbformat.write(nb, out)
     return out
+
+
+def scores_on(zip_path: Path, submission: Path, tests, monkeypatch) -> dict[str, tuple[float, float]]:
+    """Grade through the zip, running only ``tests`` (the ones that exercise the edited code): every
+    other test sees exactly the solution's code, which `gmmcourse check` grades in full."""
+    from gmmcourse.grading import runner
+
+    load_unit = runner.load_unit
+
+    def only_these(folder):
+        unit = load_unit(folder)
+        unit.tests = [t for t in unit.tests if t.name in tests]
+        assert len(unit.tests) == len(set(tests)), f"unknown test in {tests}"
+        return unit
+
+    monkeypatch.setattr(runner, "load_unit", only_these)
+    return scores(zip_path, submission)
