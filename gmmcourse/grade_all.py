@@ -543,7 +543,16 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
         print(f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
               f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)", flush=True)
         started = time.monotonic()
-        outcomes = grade_entries(Batch(zip_path, store), todo, jobs, f"grading {unit}")
+        # identical submissions (same content hash) are graded once and share the result
+        first: dict[str, Entry] = {}
+        for entry, key in todo:
+            first.setdefault(key, entry)
+        unique = [(entry, key) for key, entry in first.items()]
+        outcomes = grade_entries(Batch(zip_path, store), unique, jobs, f"grading {unit}")
+        for entry, key in todo:
+            source = first[key]
+            if source is not entry and store.is_current(source.id, key):
+                store.save(entry.id, store.load(source.id), key)
         if todo:
             seconds = time.monotonic() - started
             print(f"graded {len(todo)} submission(s) in {seconds:.1f} s "

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from gmmcourse import cli, paths, release
+from gmmcourse.grading import layers
 from tests.conftest import ROOT, run_cli
 from tests.mutation_support import build_zip, replace_once
 from tests.test_unit3_mutations import BUGS
@@ -73,7 +74,9 @@ BATCH_TARGETS = '''def _batch_targets():
 def _targets():
 '''
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox user exists only as root")
+# one xdist worker grades the class once for the whole module (./kit test runs --dist loadgroup)
+pytestmark = [pytest.mark.needs_root("the sandbox user exists only as root"),
+              pytest.mark.xdist_group("grade_all")]
 
 
 # --------------------------------------------------------------------------- building the class
@@ -209,7 +212,10 @@ class Lab:
         os.chmod(self.drop, 0o1777)
 
     def env(self) -> dict[str, str]:
-        return {"TMPDIR": str(self.tmp), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        # the attacks leave notes in lab.drop; a confined worker may write there only because the
+        # grader's test hook says so (it can write nothing else outside its sandbox)
+        return {"TMPDIR": str(self.tmp), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                "GMMCOURSE_SANDBOX_TEST_WRITABLE": str(self.drop)}
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +285,8 @@ def test_attacks_ran_earned_nothing_and_left_nothing(graded, lab):
     _, out, kinds, _ = graded
     assert notes(lab.drop, "killer-ran"), "the kill(-1) attack never ran"
     targets = notes(lab.drop, "targets")
-    assert str(out / "scores.csv") in targets, "the forger never found grade-all's files"
+    if not layers.detect().unshare:  # in its own PID namespace the forger cannot even see grade-all
+        assert str(out / "scores.csv") in targets, "the forger never found grade-all's files"
     rows = read_rows(out)
     for entry_id, kind in kinds.items():
         if kind in ("killer", "forger"):
@@ -304,7 +311,8 @@ def test_outputs_csv_results_summary_and_histogram(graded, expected):
     assert rows[GROUP]["email"] == "p1@example.edu; p2@example.edu"
     for entry_id, kind in kinds.items():
         if kind in ("broken", "empty"):  # the reason is in the row
-            assert f"{TARGET} was not found in the submission" in rows[entry_id]["output"]
+            reason = "is not a zip file" if kind == "broken" else "the submission is empty"
+            assert reason in rows[entry_id]["output"], rows[entry_id]["output"]
     stored = sorted(p.name for p in (out / "results").iterdir())
     assert stored == sorted(f"{i}.{ext}" for i in kinds for ext in ("hash", "json"))
     lines = proc.stdout.splitlines()
