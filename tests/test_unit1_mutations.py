@@ -7,8 +7,7 @@ removes a snippet fails loudly here.
 
 import pytest
 
-from gmmcourse.grading import runner
-from tests.mutation_support import build_zip, lost_points, mutate_notebook, scores
+from tests.mutation_support import build_zip, lost_points, mutate_notebook, scores_on
 
 UNIT = "unit1_gaussian_classifier"
 NOTEBOOK = "unit1_gaussian_classifier.ipynb"
@@ -144,21 +143,6 @@ ALTERNATIVES = [
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory):
     return build_zip(UNIT, tmp_path_factory.mktemp("zip"))
-
-
-def scores_on(zip_path, submission, tests, monkeypatch):
-    """Grade through the zip, running only ``tests`` (the ones calling the edited function): every
-    other test sees exactly the solution's code, which `gmmcourse check` grades in full."""
-    load_unit = runner.load_unit
-
-    def only_these(folder):
-        unit = load_unit(folder)
-        unit.tests = [t for t in unit.tests if t.name in tests]
-        assert len(unit.tests) == len(tests), f"unknown test in {tests}"
-        return unit
-
-    monkeypatch.setattr(runner, "load_unit", only_these)
-    return scores(zip_path, submission)
 
 
 @pytest.mark.parametrize("name, tests, edits", BUGS, ids=[b[0] for b in BUGS])
