@@ -16,7 +16,8 @@ mode 25 and spread 100, the validation score after every iteration (as the noteb
   component, z = (x - mu) / stddev for the log densities and the M-step sums by direct differences.
 
 Targets (checked by eye, never asserted; tests do not time anything): model answer <= 0.5 x sklearn.
-Timings are the best of ``--repeats`` runs; the load average is printed beside them.
+Timings are the best of ``--repeats`` rounds (each round runs the three sweeps one after the
+other); the load average is printed beside them.
 """
 
 import argparse
@@ -121,13 +122,20 @@ def textbook_sweep(x_ND, x_valid_ND):
 # ---------------------------------------------------------------------------- timing
 
 
-def best_time(function, repeats):
-    best, result = np.inf, None
+def best_times(functions, repeats):
+    """Best wall time of each function over ``repeats`` rounds, and its last result.
+
+    Each round runs every function once, one after the other, so that a change in the machine's
+    load during the benchmark slows all of them alike instead of one.
+    """
+    best = [np.inf] * len(functions)
+    results = [None] * len(functions)
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for i, function in enumerate(functions):
+            start = time.perf_counter()
+            results[i] = function()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best, results
 
 
 def main(argv=None):
@@ -144,9 +152,9 @@ def main(argv=None):
     x_ND, x_valid_ND = load_tops("train"), load_tops("valid")
     print(f"data: train {x_ND.shape}, valid {x_valid_ND.shape}; load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; repeats {args.repeats}")
-    t_model, s_model = best_time(lambda: model_answer_sweep(x_ND, x_valid_ND), args.repeats)
-    t_sk, s_sk = best_time(lambda: sklearn_sweep(x_ND, x_valid_ND), args.repeats)
-    t_book, s_book = best_time(lambda: textbook_sweep(x_ND, x_valid_ND), args.repeats)
+    (t_model, t_sk, t_book), (s_model, s_sk, s_book) = best_times(
+        [lambda: model_answer_sweep(x_ND, x_valid_ND), lambda: sklearn_sweep(x_ND, x_valid_ND),
+         lambda: textbook_sweep(x_ND, x_valid_ND)], args.repeats)
     print(f"EM sweep (16 runs x {MAX_ITER} iterations, valid score every iteration), best of "
           f"{args.repeats}:")
     print(f"  model answer, run by run  {t_model:7.2f} s")

@@ -20,6 +20,7 @@ import scipy.optimize
 import scipy.stats
 from scipy.special import logsumexp
 
+from gmmcourse import course_data
 from gmmcourse.release import strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -505,17 +506,19 @@ def test_many_runs_writes_files_and_best_table(u3, tmp_path):
     assert "valid_score_per_pixel" not in lbfgs_runs[0]["history"]
 
 
-def test_many_runs_command_line(u3, tmp_path, capsys):
-    header = ",".join(f"pixel{i:03d}" for i in range(4))
+def test_many_runs_command_line(u3, tmp_path, capsys, monkeypatch):
+    header = ",".join(course_data.TOPS_HEADER)  # the reader checks the real 400-pixel header
     for split, seed in (("train", 1), ("valid", 2)):
-        np.savetxt(tmp_path / f"tops-20x20flattened_x_{split}.csv", tops_like(30, D=4, seed=seed),
+        np.savetxt(tmp_path / f"tops-20x20flattened_x_{split}.csv", tops_like(30, D=400, seed=seed),
                    delimiter=",", header=header, comments="", fmt="%.3g")
     main = u3.train_EM_gmm_with_many_runs.main
+    # in the release, src/course_data.py is the kit's own reader, copied there at build time
+    monkeypatch.setitem(sys.modules, "course_data", course_data)
     code = main(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"), "--K_list", "1", "2",
                  "--seed_list", "7", "--max_iter", "2"])
     assert code == 0 and len(list((tmp_path / "out").glob("*"))) == 4
     assert main(["--data_dir", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o2")]) == 2
-    assert "error: no tops data file" in capsys.readouterr().err
+    assert "error: no tops data folder found" in capsys.readouterr().err
 
 
 def test_module_doctests(u3):

@@ -65,11 +65,11 @@ BUGS = [
      "calc_neg_log_lik (autograd)"),
     # ---- E-step and EM loss
     ("responsibilities not normalized", EM, "estep",
-     "return np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=1, keepdims=True))",
-     "return np.exp(log_joint_NK)", "estep__calc_r_NK"),
+     "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
+     "r_NK = np.exp(log_joint_NK)", "estep__calc_r_NK"),
     ("responsibilities normalized over the examples", EM, "estep",
-     "return np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=1, keepdims=True))",
-     "return np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=0, keepdims=True))", "estep__calc_r_NK"),
+     "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
+     "r_NK = np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=0, keepdims=True))", "estep__calc_r_NK"),
     ("entropy term missing from the EM loss", EM, "em_loss",
      "return float(self.calc_penalty_stddev() - expected_log_joint + neg_entropy)",
      "return float(self.calc_penalty_stddev() - expected_log_joint)", "calc_EM_loss"),
@@ -104,8 +104,8 @@ BUGS = [
      "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)",
      "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m) + count_K1)", "mstep__update_stddev_KD"),
     ("squared deviations around 0 instead of the means", EM, "stddev",
-     "sq_dev_KD = r_NK.T @ np.square(x_ND) - count_K1 * np.square(self.mu_KD)",
-     "sq_dev_KD = r_NK.T @ np.square(x_ND)", "mstep__update_stddev_KD"),
+     "sq_dev_KD = r_NK.T @ x_sq_ND - count_K1 * np.square(self.mu_KD)",
+     "sq_dev_KD = r_NK.T @ x_sq_ND", "mstep__update_stddev_KD"),
     # ---- the EM loop
     ("off-by-one history (max_iter entries instead of max_iter + 1)", EM, "fit",
      "for iter_id in range(self.max_iter + 1):", "for iter_id in range(self.max_iter):",
@@ -121,12 +121,12 @@ BUGS = [
      "                self._check_estep(train_loss, loss_after_estep, iter_id)\n"
      "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
      "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
-     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND)\n"
+     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n"
      "            if self.do_double_check_correctness:\n"
      "                self._check_mstep(loss_after_estep, self.calc_EM_loss(r_NK, x_ND), iter_id)\n",
      "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
      "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
-     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND)\n",
+     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n",
      "fit (EM): history"),
     ("one more EM step after the last history entry (the CS136 loop order)", EM, "fit",
      "if converged or iter_id == self.max_iter:", "if converged:", "fit (EM): final parameters"),

@@ -57,18 +57,25 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("calc_EM_loss: not written yet")
 
-    def estep__calc_r_NK(self, x_ND):
+    def estep__calc_r_NK(self, x_ND, return_log_lik=False, x_sq_ND=None):
         """E-step: responsibility of every component for every example.
 
         Args
         ----
         x_ND : array-like, shape (N, D)
+        return_log_lik : bool
+            Also return log p(x_n) for every example.  The E-step computes these numbers anyway
+            (they normalise the rows of r), and ``fit`` needs their sum as the training score.
+        x_sq_ND : array-like, shape (N, D), optional
+            ``np.square(x_ND)`` if the caller has it (passed on to ``calc_log_joint_NK``).
 
         Returns
         -------
         r_NK : np.ndarray, shape (N, K)
             r_nk = pi_k N(x_n | k) / sum_j pi_j N(x_n | j); rows sum to 1.  A component with
             log pi_k = -inf gets exactly 0.
+        log_lik_N : np.ndarray, shape (N,)
+            Only when ``return_log_lik`` is true: log p(x_n) = logsumexp_k log_joint_NK[n, k].
         """
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("estep__calc_r_NK: not written yet")
@@ -109,7 +116,7 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         # TODO: write this part (see the docstring above).
         raise NotImplementedError("mstep__update_mu_KD: not written yet")
 
-    def mstep__update_stddev_KD(self, r_NK, x_ND):
+    def mstep__update_stddev_KD(self, r_NK, x_ND, x_sq_ND=None):
         """M-step for the standard deviations, given the new means in ``self.mu_KD``.
 
         Call it after ``mstep__update_mu_KD``, once ``self.mu_KD`` holds the responsibility-weighted
@@ -123,6 +130,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         ----
         r_NK : array-like, shape (N, K)
         x_ND : array-like, shape (N, D)
+        x_sq_ND : array-like, shape (N, D), optional
+            ``np.square(x_ND)`` if the caller has it (``fit`` squares its data once).
 
         Returns
         -------
@@ -134,23 +143,24 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def fit(self, x_ND, x_valid_ND=None, verbose=True):
         """Fit by EM, starting from ``generate_initial_parameters(x_ND)``.
 
-        Every pass through the loop scores the current parameters and adds one entry to
+        Every pass through the loop takes one E-step at the current parameters,
+        ``r_NK, log_lik_N = self.estep__calc_r_NK(x_ND, return_log_lik=True)``, whose log_lik_N
+        also gives the training score of those parameters; it scores them and adds one entry to
         ``self.history`` with ``record_iteration``; then, unless that reports convergence or this
-        was the last pass, it runs one E-step (``estep__calc_r_NK``) and one M-step
-        (``mstep__update_log_pi_K``, ``mstep__update_mu_KD``, then ``mstep__update_stddev_KD``
-        around the new means).  So entry t scores the parameters after t M-steps, there are at
-        most ``max_iter + 1`` entries, and the parameters left in the model are exactly those the
-        last entry scores.
+        was the last pass, it runs one M-step (``mstep__update_log_pi_K``, ``mstep__update_mu_KD``,
+        then ``mstep__update_stddev_KD`` around the new means) with that r_NK.  So entry t scores
+        the parameters after t M-steps, there are at most ``max_iter + 1`` entries, and the
+        parameters left in the model are exactly those the last entry scores.
 
         With ``do_double_check_correctness`` it also checks, at every step, that the EM loss right
         after the E-step equals the penalized negative log likelihood and that the M-step did not
         raise it (``_check_estep`` and ``_check_mstep`` raise AssertionError otherwise).
 
-        What to write: the loop.  Per pass, compute ``train_loss`` (penalty minus the training log
-        likelihood), ``train_score`` (the training log likelihood) and ``valid_score`` (the
-        validation log likelihood, or None), then call ``self.record_iteration(train_loss,
-        train_score, valid_score, N, N_valid, verbose=verbose, label="EM")`` and stop as soon as it
-        returns True; otherwise take one E-step and one M-step.
+        What to write: the loop.  Per pass, compute ``train_score`` (the training log
+        likelihood, the sum of log_lik_N), ``train_loss`` (penalty minus train_score) and
+        ``valid_score`` (``self.score(x_valid_ND)``, or None), then call
+        ``self.record_iteration(train_loss, train_score, valid_score, N, N_valid, verbose=verbose,
+        label="EM")`` and stop as soon as it returns True; otherwise take the M-step.
 
         Args
         ----

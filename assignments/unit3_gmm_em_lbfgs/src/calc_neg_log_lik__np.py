@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 
-def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
+def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD, x_sq_ND=None):
     """Log of weight times density, for every example and every component.
 
     Args
@@ -43,6 +43,9 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
         Means.
     stddev_KD : array-like, shape (K, D)
         Standard deviations, all positive.
+    x_sq_ND : array-like, shape (N, D), optional
+        ``np.square(x_ND)``, when the caller has it already (EM's fit squares its training data
+        once, not at every iteration).  Without it, square x_ND here.
 
     Returns
     -------

@@ -3,7 +3,7 @@
 
 Use it from Python (``train_EM_gmm_with_many_runs(...)`` returns the runs) or from a shell:
 
-    python train_EM_gmm_with_many_runs.py --data_dir DATA/tops --output_dir out/em
+    python train_EM_gmm_with_many_runs.py --output_dir out/em [--data_dir DATA/tops]
 
 which fits K in {1, 4, 8, 16} times seeds {1001, 3001, 4001, 7001} for 20 iterations with
 variance_penalty_mode 25 and variance_penalty_spread 100, and writes, for every run, the history
@@ -23,27 +23,6 @@ from GMM_PenalizedMLEstimator_EM import GMM_PenalizedMLEstimator_EM
 
 DEFAULT_K_LIST = (1, 4, 8, 16)
 DEFAULT_SEED_LIST = (1001, 3001, 4001, 7001)
-TOPS_FILE = "tops-20x20flattened_x_{split}.csv"
-
-
-def load_tops_csv(data_dir, split):
-    """Read one split of the tops data.
-
-    Args
-    ----
-    data_dir : str or PathLike
-        Folder holding tops-20x20flattened_x_{train,valid,test}.csv.
-    split : {'train', 'valid', 'test'}
-
-    Returns
-    -------
-    x_ND : np.ndarray, shape (N, 400)
-        Pixel values, about -1 (background) to 1.
-    """
-    path = Path(data_dir) / TOPS_FILE.format(split=split)
-    if not path.is_file():
-        raise FileNotFoundError(f"no tops data file at {path}")
-    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
 
 
 def run_name(K, seed):
@@ -142,7 +121,9 @@ def table_of_best_runs(runs, x_valid_ND, x_test_ND):
 
 def parse_args(argv, description, default_max_iter):
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data_dir", required=True, help="folder with the tops CSV files")
+    parser.add_argument("--data_dir", default=None,
+                        help="folder with the tops CSV files (default: $GMMCOURSE_DATA/tops, ./data/tops, "
+                             "../data/tops or ../../data/tops)")
     parser.add_argument("--output_dir", required=True, help="folder for histories and parameters")
     parser.add_argument("--K_list", type=int, nargs="+", default=list(DEFAULT_K_LIST))
     parser.add_argument("--seed_list", type=int, nargs="+", default=list(DEFAULT_SEED_LIST))
@@ -156,11 +137,14 @@ def parse_args(argv, description, default_max_iter):
 
 def run_from_command_line(train_function, argv, description, default_max_iter):
     """Shared ``main``: load the data, train, write the results, print the best run per K."""
+    # the course's one data reader; the kit puts course_data.py beside this file in the release
+    from course_data import DataError, load_tops
+
     args = parse_args(argv, description, default_max_iter)
     try:
-        x_train_ND = load_tops_csv(args.data_dir, "train")
-        x_valid_ND = load_tops_csv(args.data_dir, "valid")
-    except (OSError, ValueError) as err:
+        x_train_ND = load_tops("train", args.data_dir)
+        x_valid_ND = load_tops("valid", args.data_dir)
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     runs = train_function(x_train_ND, x_valid_ND, K_list=args.K_list, seed_list=args.seed_list,

@@ -63,22 +63,33 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         return float(self.calc_penalty_stddev() - expected_log_joint + neg_entropy)
         ### END SOLUTION
 
-    def estep__calc_r_NK(self, x_ND):
+    def estep__calc_r_NK(self, x_ND, return_log_lik=False, x_sq_ND=None):
         """E-step: responsibility of every component for every example.
 
         Args
         ----
         x_ND : array-like, shape (N, D)
+        return_log_lik : bool
+            Also return log p(x_n) for every example.  The E-step computes these numbers anyway
+            (they normalise the rows of r), and ``fit`` needs their sum as the training score.
+        x_sq_ND : array-like, shape (N, D), optional
+            ``np.square(x_ND)`` if the caller has it (passed on to ``calc_log_joint_NK``).
 
         Returns
         -------
         r_NK : np.ndarray, shape (N, K)
             r_nk = pi_k N(x_n | k) / sum_j pi_j N(x_n | j); rows sum to 1.  A component with
             log pi_k = -inf gets exactly 0.
+        log_lik_N : np.ndarray, shape (N,)
+            Only when ``return_log_lik`` is true: log p(x_n) = logsumexp_k log_joint_NK[n, k].
         """
         ### BEGIN SOLUTION
-        log_joint_NK = calc_log_joint_NK(x_ND, self.log_pi_K, self.mu_KD, self.stddev_KD)
-        return np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=1, keepdims=True))
+        log_joint_NK = calc_log_joint_NK(x_ND, self.log_pi_K, self.mu_KD, self.stddev_KD, x_sq_ND)
+        log_lik_N = logsumexp(log_joint_NK, axis=1)
+        r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])
+        if return_log_lik:
+            return r_NK, log_lik_N
+        return r_NK
         ### END SOLUTION
 
     def mstep__update_log_pi_K(self, r_NK):
@@ -129,7 +140,7 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         return mu_KD
         ### END SOLUTION
 
-    def mstep__update_stddev_KD(self, r_NK, x_ND):
+    def mstep__update_stddev_KD(self, r_NK, x_ND, x_sq_ND=None):
         """M-step for the standard deviations, given the new means in ``self.mu_KD``.
 
         Call it after ``mstep__update_mu_KD``, once ``self.mu_KD`` holds the responsibility-weighted
@@ -143,6 +154,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         ----
         r_NK : array-like, shape (N, K)
         x_ND : array-like, shape (N, D)
+        x_sq_ND : array-like, shape (N, D), optional
+            ``np.square(x_ND)`` if the caller has it (``fit`` squares its data once).
 
         Returns
         -------
@@ -151,9 +164,11 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         ### BEGIN SOLUTION
         r_NK = np.asarray(r_NK, dtype=np.float64)
         m, s = self.variance_penalty_mode, self.variance_penalty_spread
+        if x_sq_ND is None:
+            x_sq_ND = np.square(x_ND)
         count_K1 = np.sum(r_NK, axis=0)[:, np.newaxis]
         # mu is the weighted mean, so sum_n r (x - mu)^2 = sum_n r x^2 - (sum_n r) mu^2
-        sq_dev_KD = r_NK.T @ np.square(x_ND) - count_K1 * np.square(self.mu_KD)
+        sq_dev_KD = r_NK.T @ x_sq_ND - count_K1 * np.square(self.mu_KD)
         var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)
         return np.sqrt(var_KD)
         ### END SOLUTION
@@ -161,23 +176,24 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def fit(self, x_ND, x_valid_ND=None, verbose=True):
         """Fit by EM, starting from ``generate_initial_parameters(x_ND)``.
 
-        Every pass through the loop scores the current parameters and adds one entry to
+        Every pass through the loop takes one E-step at the current parameters,
+        ``r_NK, log_lik_N = self.estep__calc_r_NK(x_ND, return_log_lik=True)``, whose log_lik_N
+        also gives the training score of those parameters; it scores them and adds one entry to
         ``self.history`` with ``record_iteration``; then, unless that reports convergence or this
-        was the last pass, it runs one E-step (``estep__calc_r_NK``) and one M-step
-        (``mstep__update_log_pi_K``, ``mstep__update_mu_KD``, then ``mstep__update_stddev_KD``
-        around the new means).  So entry t scores the parameters after t M-steps, there are at
-        most ``max_iter + 1`` entries, and the parameters left in the model are exactly those the
-        last entry scores.
+        was the last pass, it runs one M-step (``mstep__update_log_pi_K``, ``mstep__update_mu_KD``,
+        then ``mstep__update_stddev_KD`` around the new means) with that r_NK.  So entry t scores
+        the parameters after t M-steps, there are at most ``max_iter + 1`` entries, and the
+        parameters left in the model are exactly those the last entry scores.
 
         With ``do_double_check_correctness`` it also checks, at every step, that the EM loss right
         after the E-step equals the penalized negative log likelihood and that the M-step did not
         raise it (``_check_estep`` and ``_check_mstep`` raise AssertionError otherwise).
 
-        What to write: the loop.  Per pass, compute ``train_loss`` (penalty minus the training log
-        likelihood), ``train_score`` (the training log likelihood) and ``valid_score`` (the
-        validation log likelihood, or None), then call ``self.record_iteration(train_loss,
-        train_score, valid_score, N, N_valid, verbose=verbose, label="EM")`` and stop as soon as it
-        returns True; otherwise take one E-step and one M-step.
+        What to write: the loop.  Per pass, compute ``train_score`` (the training log
+        likelihood, the sum of log_lik_N), ``train_loss`` (penalty minus train_score) and
+        ``valid_score`` (``self.score(x_valid_ND)``, or None), then call
+        ``self.record_iteration(train_loss, train_score, valid_score, N, N_valid, verbose=verbose,
+        label="EM")`` and stop as soon as it returns True; otherwise take the M-step.
 
         Args
         ----
@@ -194,21 +210,23 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         """
         x_ND, x_valid_ND, N, N_valid = self.start_fit(x_ND, x_valid_ND)
         ### BEGIN SOLUTION
+        x_sq_ND = np.square(x_ND)  # once per fit: every E-step and every stddev update needs it
         for iter_id in range(self.max_iter + 1):
-            train_score = self.score(x_ND)
+            # E-step first: its normalisers log p(x_n) are the training score of these parameters
+            r_NK, log_lik_N = self.estep__calc_r_NK(x_ND, return_log_lik=True, x_sq_ND=x_sq_ND)
+            train_score = np.sum(log_lik_N)
             train_loss = self.calc_penalty_stddev() - train_score
             valid_score = None if x_valid_ND is None else self.score(x_valid_ND)
             converged = self.record_iteration(train_loss, train_score, valid_score, N, N_valid,
                                               verbose=verbose, label="EM")
             if converged or iter_id == self.max_iter:
                 break
-            r_NK = self.estep__calc_r_NK(x_ND)
             if self.do_double_check_correctness:
                 loss_after_estep = self.calc_EM_loss(r_NK, x_ND)
                 self._check_estep(train_loss, loss_after_estep, iter_id)
             self.log_pi_K = self.mstep__update_log_pi_K(r_NK)
             self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)
-            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND)
+            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)
             if self.do_double_check_correctness:
                 self._check_mstep(loss_after_estep, self.calc_EM_loss(r_NK, x_ND), iter_id)
         ### END SOLUTION

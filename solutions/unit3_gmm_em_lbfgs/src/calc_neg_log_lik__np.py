@@ -29,7 +29,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 
-def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
+def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD, x_sq_ND=None):
     """Log of weight times density, for every example and every component.
 
     Args
@@ -42,6 +42,9 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
         Means.
     stddev_KD : array-like, shape (K, D)
         Standard deviations, all positive.
+    x_sq_ND : array-like, shape (N, D), optional
+        ``np.square(x_ND)``, when the caller has it already (EM's fit squares its training data
+        once, not at every iteration).  Without it, square x_ND here.
 
     Returns
     -------
@@ -54,10 +57,12 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     mu_KD = np.asarray(mu_KD, dtype=np.float64)
     stddev_KD = np.asarray(stddev_KD, dtype=np.float64)
     D = x_ND.shape[1]
+    if x_sq_ND is None:
+        x_sq_ND = np.square(x_ND)
     prec_KD = 1.0 / np.square(stddev_KD)
     # sum_d (x_nd - mu_kd)^2 / stddev_kd^2, expanded into three terms so that the work over the
     # N x K pairs is two matrix products
-    quad_NK = (np.square(x_ND) @ prec_KD.T
+    quad_NK = (x_sq_ND @ prec_KD.T
                - 2.0 * (x_ND @ (mu_KD * prec_KD).T)
                + np.sum(np.square(mu_KD) * prec_KD, axis=1))
     log_norm_K = -np.sum(np.log(stddev_KD), axis=1) - 0.5 * D * np.log(2.0 * np.pi)
