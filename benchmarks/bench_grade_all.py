@@ -28,7 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gmmcourse import paths, release  # noqa: E402
+from gmmcourse import paths  # noqa: E402
+from gmmcourse.build import package, units  # noqa: E402
 
 UNIT = "unit3_gmm_em_lbfgs"
 
@@ -90,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grade-all-") as tmp:
         tmp = Path(tmp)
         zip_path = tmp / f"{UNIT}-autograder.zip"
-        release.build_autograder_zip(release.unit_sources(UNIT), zip_path)
+        package.build_autograder_zip(units.unit_sources(UNIT), zip_path)
         make_class(tmp / "class", args.submissions)
         print(f"{UNIT}: {args.submissions} submissions (solution and starter copies), "
               f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")

@@ -8,7 +8,7 @@ give each student's ``:name:``, ``:email:`` and ``:sid:`` (Ruby-symbol keys; a g
 lists several); usually all of it sits under one top folder (``assignment_<id>_export/``). A
 folder holding a ``submission_metadata.yml`` (an unpacked export) is read the same way.
 
-Every submission is graded by :func:`gmmcourse.release.grade_with_zip`, the code path of
+Every submission is graded by :func:`gmmcourse.build.package.grade_with_zip`, the code path of
 ``gmmcourse grade`` and of the Gradescope zip, in a child process of its own (so its sandbox is
 its own too), ``jobs`` at a time. Written to DIR, each file atomically:
 
@@ -588,7 +588,7 @@ def _grade_one(argv: list[str]) -> int:
     # a batch started in the background inherits SIGINT ignored: the batch's stop() must reach us
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    from gmmcourse import release
+    from gmmcourse.build.package import grade_with_zip
 
     if len(argv) != 2:
         print("usage: python -m gmmcourse.grade_all ZIP SUBMISSION", file=sys.stderr)
@@ -596,7 +596,7 @@ def _grade_one(argv: list[str]) -> int:
     report_to = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:
-        results = release.grade_with_zip(Path(argv[0]), Path(argv[1]))
+        results = grade_with_zip(Path(argv[0]), Path(argv[1]))
         report = {"ok": True, "results": results}
     except KeyboardInterrupt:
         return 130

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from gmmcourse import cli, paths, release
+from gmmcourse import cli, paths
+from gmmcourse.build.package import grade_with_zip
 from gmmcourse.grading import layers
 from tests.conftest import ROOT, run_cli
 from tests.mutation_support import build_zip, replace_once
@@ -254,7 +255,7 @@ def expected(autograder_zip, tmp_path_factory):
     folder = tmp_path_factory.mktemp("alone")
     table = {}
     for i in range(len(MUTANTS)):
-        results = release.grade_with_zip(autograder_zip, _make(f"bug{i}", folder / f"bug{i}", folder))
+        results = grade_with_zip(autograder_zip, _make(f"bug{i}", folder / f"bug{i}", folder))
         table[f"bug{i}"] = {t["name"]: t["score"] for t in results["tests"]}
         assert any(t["score"] < t["max_score"] for t in results["tests"]), f"bug{i} earned full marks"
     maxima = {t["name"]: t["max_score"] for t in results["tests"]}

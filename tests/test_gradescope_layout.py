@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gmmcourse import release
+from gmmcourse.build import package, units
 from gmmcourse.grading import runner
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "attack_unit"
@@ -69,10 +69,10 @@ def layout(tmp_path_factory):
     work = tmp_path_factory.mktemp("gradescope-build")
     name = os.environ.get("GMMCOURSE_GRADESCOPE_UNIT")
     if name:
-        unit = release.unit_sources(name)
+        unit = units.unit_sources(name)
         zip_path = work / f"{name}-autograder.zip"
-        release.build_autograder_zip(unit, zip_path)
-        solution, starter = release.solution_submission(unit), release.starter_submission(unit)
+        package.build_autograder_zip(unit, zip_path)
+        solution, starter = units.solution_submission(unit), units.starter_submission(unit)
         max_score = runner.load_unit(unit.autograder).max_score
     else:
         unit_dir = work / "unit"
@@ -81,7 +81,7 @@ def layout(tmp_path_factory):
             shutil.copyfile(FIXTURE / file, unit_dir / file)
         runner.record_references(unit_dir, FIXTURE / "solution")
         zip_path = work / "unit0_attack-autograder.zip"
-        release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, unit_dir), zip_path)
+        package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, unit_dir), zip_path)
         solution, starter = FIXTURE / "solution", FIXTURE / "starter"
         max_score = runner.load_unit(unit_dir).max_score
 

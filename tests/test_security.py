@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmmcourse import release
+from gmmcourse.build import package, units
+from gmmcourse.build.public_checks import PUBLIC_CHECKS, public_checks
 from gmmcourse.grading import gradescope, runner, wire
 from gmmcourse.grading import sandbox as sandbox_module
 from gmmcourse.grading.sandbox import Sandbox
@@ -166,10 +167,10 @@ def lab(second_clone):
         shutil.copyfile(FIXTURE / name, lab.unit / name)
     runner.record_references(lab.unit, FIXTURE / "solution")
     (root / "private").mkdir(mode=0o700)
-    release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, lab.unit), lab.zip)
+    package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, lab.unit), lab.zip)
     unit = runner.load_unit(lab.unit)
     lab.tests, lab.limits = unit.tests, unit.limits
-    values = [v for arr in runner._load_refs(lab.unit).values() for v in np.ravel(arr)]
+    values = [v for arr in runner.load_references(lab.unit).values() for v in np.ravel(arr)]
     values += [v for t in lab.tests for c in t.cases if not c.public for v in np.ravel(c.args["x"])]
     lab.needles = {repr(float(v)) for v in values} | {f"{float(v):.8g}" for v in values}
     lab.snapshot = _snapshot(lab.unit)
@@ -571,8 +572,8 @@ def test_second_clone_exists_and_is_world_readable(lab):
 def test_public_replay_earns_nothing(lab, host, tmp_path):
     """Answers copied from the shipped public_checks/cases.json: the public cases pass, worth 0."""
     released = tmp_path / "release"
-    release.public_checks(release.UnitSources("unit0_attack", FIXTURE, lab.unit), released)
-    cases = (released / release.PUBLIC_CHECKS / "cases.json").read_text()
+    public_checks(units.UnitSources("unit0_attack", FIXTURE, lab.unit), released)
+    cases = (released / PUBLIC_CHECKS / "cases.json").read_text()
     drop = lab.drop()
     submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / "public_replay.py", drop,
                                  lab, PUBLIC=cases)
@@ -749,7 +750,7 @@ def _notebook_zip(lab: Lab) -> Path:
         "probes.py": {"import stats_answers": "import submission as stats_answers"}})
     target = lab.root / "private" / "unit0_attack-notebook-autograder.zip"
     if not target.is_file():
-        release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, unit), target)
+        package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, unit), target)
     return target
 
 
@@ -893,7 +894,7 @@ def test_a_timeout_costs_that_case_only(lab, tmp_path):
 def test_same_score_everywhere_and_every_time(lab, which, expected):
     """Public cases are worth 0: the partial answer fails one of the two hidden logsumexp cases."""
     submission = FIXTURE / which
-    runs = [release.grade_with_zip(lab.zip, submission) for _ in range(3)]  # as `gmmcourse grade`
+    runs = [package.grade_with_zip(lab.zip, submission) for _ in range(3)]  # as `gmmcourse grade`
     results, printed, _ = run_autograder(lab, submission)
     runs.append(results)
     for run in runs:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmmcourse import paths, release
+from gmmcourse import paths
+from gmmcourse.build import package, units
 from gmmcourse.course_data import load_mnist
 from gmmcourse.grading import runner
 from tests.mutation_support import mutate_notebook
@@ -94,15 +95,15 @@ def test_three_routes_agree_on_a_swapped_split(release_copy, tmp_path, monkeypat
     # 3. the autograder's public case (only that test is run: the others see the solution's code)
     load_unit = runner.load_unit
 
-    def split_only(folder):
-        unit = load_unit(folder)
+    def split_only(folder, name=None):
+        unit = load_unit(folder, name)
         unit.tests = [t for t in unit.tests if t.name == "split_train_valid"]
         return unit
 
     monkeypatch.setattr(runner, "load_unit", split_only)
     zip_path = tmp_path / "autograder.zip"
-    release.build_autograder_zip(release.unit_sources(UNIT), zip_path)
-    [test] = release.grade_with_zip(zip_path, mutant)["tests"]
+    package.build_autograder_zip(units.unit_sources(UNIT), zip_path)
+    [test] = package.grade_with_zip(zip_path, mutant)["tests"]
     public_line = next(line for line in test["output"].splitlines() if "n=20, n_valid=5" in line)
     assert public_line.startswith("FAIL") and SWAP_DETAIL in public_line, public_line
 

@@ -5,8 +5,8 @@ lose only their own points, with a feedback sentence that says exactly that."""
 
 from pathlib import Path
 
+from gmmcourse.build.package import grade_with_zip
 from gmmcourse.grading.spec import MISMATCH_KINDS
-from gmmcourse.release import grade_with_zip
 from tests.mutation_support import build_zip
 
 UNIT = "unit3_gmm_em_lbfgs"

@@ -20,7 +20,7 @@ import scipy.optimize
 import scipy.stats
 from scipy.special import logsumexp
 
-from gmmcourse.release import strip_solutions
+from gmmcourse.build.strip import strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "solutions" / "unit3_gmm_em_lbfgs" / "src"

@@ -1,5 +1,7 @@
-"""The trusted side of grading: one code path for `gmmcourse grade`, the build's self-check, the
-reference generator and the Gradescope zip's ``run_autograder``.
+"""The trusted side of grading.
+
+One code path serves `gmmcourse grade`, the build's self-check, the reference generator and the
+Gradescope zip's ``run_autograder``.
 
 ``grade(unit_dir, submission)`` loads the unit's hidden tests (``tests.py``) and references
 (``references.npz``) from ``unit_dir``, copies the submission into a sandbox, runs every case in a
@@ -10,13 +12,16 @@ sandboxed worker, compares the plain values that come back, and returns Gradesco
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import importlib.util
 import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
+import traceback
 import uuid
 import zipfile
 import zlib
@@ -28,7 +33,17 @@ import numpy as np
 from gmmcourse.errors import UserError
 from gmmcourse.grading import notebook_source, wire
 from gmmcourse.grading.sandbox import MemoryExceeded, Sandbox, WorkerDied, WorkerTimeout, hidden_from_workers
-from gmmcourse.grading.spec import MISMATCH_KINDS, Limits, Mismatch, Submission, Test, reference_key
+from gmmcourse.grading.spec import (
+    COMPARATORS,
+    MISMATCH_KINDS,
+    Case,
+    Limits,
+    Mismatch,
+    SpecError,
+    Submission,
+    Test,
+    reference_key,
+)
 
 MAX_SUBMISSION_BYTES = 50 * 1024**2
 REFERENCES = "references.npz"
@@ -48,19 +63,86 @@ class Unit:
 
     @property
     def max_score(self) -> float:
+        """The points of all tests together."""
         return float(sum(t.points for t in self.tests))
 
 
-def load_unit(folder: Path) -> Unit:
-    """Import ``folder/tests.py`` (trusted instructor code) and build its test table."""
+def load_unit(folder: Path, name: str | None = None) -> Unit:
+    """Import ``folder/tests.py`` (trusted instructor code) and build its test table.
+
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder (``autograder/<unit>``, or ``unit/`` in a zip).
+    name : str, optional
+        The unit's name for messages (default: the folder's name).
+
+    Returns
+    -------
+    Unit
+        The declared submission, limits and tests.
+
+    Raises
+    ------
+    UserError
+        When ``tests.py`` is missing or malformed; the message names the unit, the line of
+        ``tests.py`` and the field (an unknown kind, cell selection or limit, say).
+    """
     path = folder / "tests.py"
     if not path.is_file():
         raise UserError(f"no autograder tests at {path}")
+    try:
+        module = _import_file(path)
+        return _declared_unit(module, folder)
+    except (SpecError, TypeError) as exc:
+        raise UserError(f"unit {name or folder.name}: {_declaration_problem(exc, path)}") from None
+
+
+def _import_file(path: Path):
+    """Import one Python file as a fresh module (never cached in ``sys.modules``)."""
     spec = importlib.util.spec_from_file_location(f"gmmcourse_unit_tests_{uuid.uuid4().hex}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Unit(name=module.UNIT, folder=folder, submission=module.SUBMISSION,
-                tests=list(module.build_tests()), limits=getattr(module, "LIMITS", Limits()))
+    return module
+
+
+def _declared(module, attribute: str, kind: type, example: str, default=None):
+    """Return the module's ``attribute``, which must be a ``kind`` (SpecError naming it otherwise)."""
+    value = getattr(module, attribute, default)
+    if not isinstance(value, kind):
+        raise SpecError(f"{attribute} must be {example}, got {type(value).__name__}")
+    return value
+
+
+def _declared_unit(module, folder: Path) -> Unit:
+    """Return the :class:`Unit` a loaded ``tests.py`` declares, its top-level names checked."""
+    unit_name = _declared(module, "UNIT", str, "the unit's folder name")
+    submission = _declared(module, "SUBMISSION", Submission, "a Submission(kind=..., files=...)")
+    limits = _declared(module, "LIMITS", Limits, "a Limits(...) (or left out)", Limits())
+    if not callable(getattr(module, "build_tests", None)):
+        raise SpecError("build_tests() is not defined")
+    tests = list(module.build_tests())
+    if not tests or not all(isinstance(t, Test) for t in tests):
+        raise SpecError("build_tests() must return a non-empty list of Test")
+    names = [t.name for t in tests]
+    if len(set(names)) != len(names):
+        raise SpecError(f"build_tests() returns duplicate test names: {sorted(names)}")
+    return Unit(name=unit_name, folder=folder, submission=submission, tests=tests, limits=limits)
+
+
+_DECLARATIONS = {cls.__name__: cls for cls in (Limits, Submission, Test, Case, *COMPARATORS.values())}
+
+
+def _declaration_problem(exc: Exception, path: Path) -> str:
+    """Describe a malformed declaration in one line: where in tests.py, and which field."""
+    message = str(exc)
+    match = re.fullmatch(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", message)
+    if match and match.group(1) in _DECLARATIONS:
+        known = ", ".join(f.name for f in dataclasses.fields(_DECLARATIONS[match.group(1)]))
+        message = f"{match.group(1)} has no field {match.group(2)!r} (fields: {known})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [frame.lineno for frame in frames if Path(frame.filename) == path]
+    return f"{path.name}, line {lines[-1]}: {message}" if lines else f"{path.name}: {message}"
 
 
 # --------------------------------------------------------------------------- submissions
@@ -179,6 +261,8 @@ def _add_helpers(files: dict[str, bytes], by_name: dict[str, list[str]], members
 
 @dataclass
 class CaseResult:
+    """The outcome of one case: passed or the feedback message, and its outputs when recording."""
+
     name: str
     weight: float
     passed: bool
@@ -333,7 +417,18 @@ def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
 
 
 def load_references(folder: Path) -> dict[str, np.ndarray]:
-    """The reference values of a unit (``references.npz`` beside its tests.py)."""
+    """Return the reference values of a unit (``references.npz`` beside its tests.py).
+
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The values by :func:`~gmmcourse.grading.spec.reference_key`.
+    """
     path = folder / REFERENCES
     if not path.is_file():
         raise UserError(f"no reference values at {path}; run `gmmcourse refs`")
@@ -342,9 +437,6 @@ def load_references(folder: Path) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path} is not a readable references file ({_plain(exc, 100)})") from None
-
-
-_load_refs = load_references  # the name older callers use
 
 
 def _test_entry(test: Test, cases: list[CaseResult]) -> dict:
@@ -374,7 +466,7 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     files, notes = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
     line_maps = {}
     tests_out, raw = [], {}
-    with hidden_from_workers((folder, *secret_paths, *_checkout_secrets())), \
+    with hidden_from_workers((folder, *secret_paths, *checkout_secrets())), \
             Sandbox(folder / "probes.py", files, unit.limits) as sandbox:
         if unit.submission.kind == "notebook" and "submission.py" in files:
             line_maps["submission.py"] = _notebook_map(Path(submission), unit)
@@ -409,10 +501,21 @@ def _notebook_map(submission: Path, unit: Unit):
         return None
 
 
-def _checkout_secrets() -> tuple[Path, ...]:
-    """When this grader runs from a course-kit checkout, the folders a student must never read
-    (in a Gradescope zip none of them exist)."""
-    root = Path(__file__).resolve().parents[2]
+def checkout_secrets(root: Path | None = None) -> tuple[Path, ...]:
+    """Return the folders of a course-kit checkout that a student must never read.
+
+    Parameters
+    ----------
+    root : Path, optional
+        The checkout (default: the one this grader runs from; in a Gradescope zip none of the
+        folders exist).
+
+    Returns
+    -------
+    tuple of Path
+        The existing folders among :data:`SECRET_FOLDERS`.
+    """
+    root = root or Path(__file__).resolve().parents[2]
     return tuple(p for p in (root / name for name in SECRET_FOLDERS) if p.is_dir())
 
 
@@ -433,8 +536,11 @@ REFERENCE_ATOL = 1e-12
 
 
 def same_reference(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two reference values agree: same shape and kind, equal within the tolerances above
-    (integers and booleans exactly, NaN and inf in the same places)."""
+    """Tell whether two reference values agree.
+
+    They agree with the same shape and kind, equal within the tolerances above (integers and
+    booleans exactly, NaN and inf in the same places).
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or (a.dtype.kind in "biu") != (b.dtype.kind in "biu"):
         return False
@@ -485,8 +591,11 @@ def record_references(folder: Path, solution: Path, out: Path | None = None,
 
 
 def format_table(results: dict, width: int = 100) -> str:
-    """A per-test table for the terminal: the first problem of each test wraps, never cut; the total
-    is printed once, then the grading's notes."""
+    """Return a per-test table of ``results`` for the terminal.
+
+    The first problem of each test wraps, never cut; the total is printed once, then the grading's
+    notes.
+    """
     import textwrap
 
     rows = [("test", "score", "first problem")]
