@@ -11,6 +11,8 @@ import pytest
 from gmmcourse import cli, paths
 from gmmcourse.build import pipeline, strip, units, verify
 from gmmcourse.errors import UserError
+from gmmcourse.grading import runner
+from gmmcourse.grading.spec import Submission
 
 SOLUTION_PY = '''"""Toy module."""
 import numpy as np
@@ -125,6 +127,7 @@ def test_toy_unit_builds_self_grades_and_checks(toy_repo, capsys):
     assert verify.self_grade_problems(dict(row, starter=1)) == [
         "unit9_toy: the untouched starter earns 1, not 0"]
     assert verify.check_unit("unit9_toy") == []
+    _grade_errors_are_one_line(toy_repo)
 
     (released / "src" / "toy.py").write_text(starter + "\n    y_N = np.asarray(x_N, dtype=float) * 2.0\n")
     problems = verify.check_unit("unit9_toy")
@@ -150,6 +153,20 @@ def test_public_checks_run_for_students(toy_repo, tmp_path):
     proc = subprocess.run([sys.executable, "run_public_checks.py"], cwd=released, capture_output=True,
                           text=True)
     assert proc.returncode == 0 and "1 passed, 0 failed" in proc.stdout
+
+
+def _grade_errors_are_one_line(root):
+    """`gmmcourse grade` on submissions a user can get wrong: one line on stderr, exit 2."""
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "fake.zip").write_bytes(b"PK\x03\x04 this is not a zip")
+    (bad / "other").mkdir()
+    (bad / "other" / "report.pdf").write_bytes(b"%PDF-1.4")
+    (bad / "empty").mkdir()
+    for name, needle in (("fake.zip", "not a zip file"), ("other", "nothing to grade: toy.py was not found"),
+                         ("empty", "the submission is empty")):
+        proc = _main("grade", "unit9_toy", str(bad / name))
+        assert proc[0] == 2 and len(proc[2].splitlines()) == 1 and needle in proc[2], (name, proc)
 
 
 def _main(*args):
@@ -206,3 +223,43 @@ def test_build_of_a_malformed_unit_is_one_line_and_writes_nothing(toy_repo):
     code, _, err = _main("build", "unit9_toy")
     assert code == 2 and len(err.splitlines()) == 1 and "Submission.kind" in err, err
     assert not (toy_repo / "starter_code").exists() and not (toy_repo / "dist").exists()
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def test_unreadable_submissions_are_user_errors(tmp_path):
+    py = Submission(kind="py", files=("toy.py",))
+    notebook = Submission(kind="notebook", files=("toy.ipynb",))
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("toy.py", "\n".join(f"x{i} = {i * i}" for i in range(2000)))
+    data = bytearray(good.read_bytes())
+    data[200:220] = b"\xff" * 20  # inside the deflated member: the central directory is intact
+    (tmp_path / "corrupt.zip").write_bytes(bytes(data))
+    (tmp_path / "text.ipynb").write_text("print('not a notebook')")
+    (tmp_path / "only_pdf").mkdir()
+    (tmp_path / "only_pdf" / "answers.pdf").write_bytes(b"%PDF")
+    (tmp_path / "empty").mkdir()
+    for name, spec, needle in (
+            ("corrupt.zip", py, "the submission is not a readable zip"),
+            ("text.ipynb", notebook,
+             "nothing to grade: toy.ipynb is not a Jupyter notebook (not valid JSON)"),
+            ("only_pdf", py, "nothing to grade: toy.py was not found in the submission "
+                             "(the submission holds answers.pdf)"),
+            ("empty", py, "the submission is empty")):
+        with pytest.raises(UserError, match=re.escape(needle)):
+            runner.collect_submission(tmp_path / name, spec)
+
+
+def test_a_notebook_is_converted_once_and_its_line_map_kept(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("def f(x):\n    return 2 * x")]
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    spec = Submission(kind="notebook", files=("toy.ipynb",))
+    collected = runner.collect_submission(tmp_path / "toy.ipynb", spec)
+    assert set(collected.files) == {"submission.py"} and collected.notes == []
+    extracted = collected.line_maps["submission.py"]
+    assert extracted.source.encode() == collected.files["submission.py"]
+    line = extracted.source.splitlines().index("    return 2 * x") + 1
+    assert extracted.where(line) == "notebook cell 1, line 2"

@@ -152,42 +152,52 @@ _SKIP_PARTS = ("__pycache__", "__MACOSX", ".ipynb_checkpoints")
 MAX_EXTRA_FILES = 50
 
 
+class _Members:
+    """The regular files of a submission by relative path, within the size limit."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.total = 0
+
+    def add(self, name: str, data: bytes) -> None:
+        """Keep one file under a sanitised relative path (system and cache folders are skipped)."""
+        self.total += len(data)
+        if self.total > MAX_SUBMISSION_BYTES:
+            raise UserError(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        if parts and not any(p in _SKIP_PARTS or p.startswith("._") for p in parts):
+            self.files["/".join(parts)] = data
+
+
+def _read_zip(path: Path, members: _Members) -> None:
+    """Add every regular member of zip ``path`` (UserError when it cannot be read)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.is_dir() and info.file_size <= MAX_SUBMISSION_BYTES:
+                    members.add(info.filename, zf.read(info))
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise UserError(f"the submission is not a readable zip ({_plain(exc, 100)})") from None
+
+
 def _members(path: Path) -> dict[str, bytes]:
     """All regular files of a submission (a file, a folder or a zip), keyed by relative path."""
     if not path.exists():
         raise UserError(f"submission not found: {_plain(path, 200)}")
-    out: dict[str, bytes] = {}
-    total = 0
-
-    def add(name, data):
-        nonlocal total
-        total += len(data)
-        if total > MAX_SUBMISSION_BYTES:
-            raise UserError(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
-        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-        if parts and not any(p in _SKIP_PARTS or p.startswith("._") for p in parts):
-            out["/".join(parts)] = data
-
+    members = _Members()
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             if file.is_file() and not file.is_symlink():
-                add(file.relative_to(path).as_posix(), file.read_bytes())
+                members.add(file.relative_to(path).as_posix(), file.read_bytes())
     elif zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if info.is_dir() or info.file_size > MAX_SUBMISSION_BYTES:
-                        continue
-                    add(info.filename, zf.read(info))
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise UserError(f"the submission is not a readable zip ({_plain(exc, 100)})") from None
+        _read_zip(path, members)
     elif path.suffix.lower() == ".zip":
         raise UserError("the submission ends in .zip but is not a zip file")
     else:
-        add(path.name, path.read_bytes())
-    if not out:
+        members.add(path.name, path.read_bytes())
+    if not members.files:
         raise UserError("the submission is empty")
-    return out
+    return members.files
 
 
 GIVEN = "given"
@@ -197,46 +207,107 @@ def _shallowest(paths: list[str]) -> list[str]:
     return sorted(paths, key=lambda r: (r.count("/"), r))
 
 
-def collect_submission(path: Path, spec: Submission, given_dir: Path | None = None
-                       ) -> tuple[dict[str, bytes], list[str]]:
-    """Pick the files the unit needs out of a submission; returns (files, notes for the student).
+@dataclass
+class Collected:
+    """What a grading takes from a submission.
+
+    Attributes
+    ----------
+    files : dict of str to bytes
+        The modules copied into the sandbox, by file name.
+    notes : list of str
+        Sanitised notes for the student (missing files, skipped cells ...).
+    line_maps : dict of str to notebook_source.Extracted
+        For a module built from a notebook, where each of its lines comes from.
+    """
+
+    files: dict[str, bytes]
+    notes: list[str]
+    line_maps: dict[str, notebook_source.Extracted] = field(default_factory=dict)
+
+
+def collect_submission(path: Path, spec: Submission, given_dir: Path | None = None) -> Collected:
+    """Pick the files the unit needs out of a submission.
 
     The listed files are found anywhere in the submission (the shallowest copy wins); other ``.py``
     files are copied beside them as the student's own helper modules. Given modules
     (``spec.given``) always come from ``given_dir``, whatever the student handed in. Every path a
-    note mentions is sanitised (one printable line, shortened).
+    note mentions is sanitised (one printable line, shortened). A notebook is converted once, and
+    its line map kept for feedback.
+
+    Parameters
+    ----------
+    path : Path
+        A file, a folder or a zip.
+    spec : Submission
+        What the unit wants handed in.
+    given_dir : Path, optional
+        Where the unit's given modules are.
+
+    Returns
+    -------
+    Collected
+        The files, the notes and the notebook line maps.
+
+    Raises
+    ------
+    UserError
+        When the submission is missing, empty, too large, an unreadable zip, or holds none of the
+        listed files in a readable form (the message says which, and what it holds).
     """
     members = _members(path)
-    files: dict[str, bytes] = {}
-    notes: list[str] = []
+    out = Collected({}, [])
     by_name: dict[str, list[str]] = {}
     for rel in members:
         by_name.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
     for wanted in spec.files:
-        found = _shallowest(by_name.get(wanted, []))
-        if not found and spec.kind == "notebook":
-            found = _shallowest([r for r in members if r.endswith(".ipynb")])[:1]
-        if not found:
-            notes.append(f"{wanted} was not found in the submission")
-            continue
-        if len(found) > 1:
-            notes.append(f"several files named {wanted}; graded {_plain(found[0], 120)}")
-        data = members[found[0]]
-        if spec.kind == "notebook":
-            try:
-                extracted = notebook_source.to_module(data, wanted, spec.notebook_cells)
-            except notebook_source.NotebookError as exc:
-                notes.append(str(exc))
-                continue
-            notes.extend(extracted.notes)
-            files["submission.py"] = extracted.source.encode("utf-8")
-        else:
-            files[wanted] = data
-    notes.extend(_add_helpers(files, by_name, members, spec))
+        _collect_one(out, wanted, members, by_name, spec)
+    if not out.files:
+        raise UserError(_nothing_to_grade(out.notes, spec, members))
+    out.notes.extend(_add_helpers(out.files, by_name, members, spec))
     for name in spec.given:
         if given_dir is not None and (given_dir / name).is_file():
-            files[name] = (given_dir / name).read_bytes()
-    return files, notes
+            out.files[name] = (given_dir / name).read_bytes()
+    return out
+
+
+_NOT_FOUND = "not found in the submission"
+
+
+def _nothing_to_grade(notes: list[str], spec: Submission, members: dict[str, bytes]) -> str:
+    """One line for a submission with none of the listed files: what is missing, what it holds."""
+    missing = [name for name in spec.files if f"{name} was {_NOT_FOUND}" in notes]
+    others = [note for note in notes if not note.endswith(_NOT_FOUND)]
+    if missing:
+        others.insert(0, f"{', '.join(missing)} {'was' if len(missing) == 1 else 'were'} {_NOT_FOUND}")
+    held = sorted(members)
+    shown = ", ".join(_plain(n, 60) for n in held[:5]) + (" ..." if len(held) > 5 else "")
+    return f"nothing to grade: {'; '.join(others)} (the submission holds {shown})"
+
+
+def _collect_one(out: Collected, wanted: str, members: dict[str, bytes], by_name: dict[str, list[str]],
+                 spec: Submission) -> None:
+    """Add listed file ``wanted`` to ``out`` (a notebook as the module ``submission.py``)."""
+    found = _shallowest(by_name.get(wanted, []))
+    if not found and spec.kind == "notebook":
+        found = _shallowest([r for r in members if r.endswith(".ipynb")])[:1]
+    if not found:
+        out.notes.append(f"{wanted} was {_NOT_FOUND}")
+        return
+    if len(found) > 1:
+        out.notes.append(f"several files named {wanted}; graded {_plain(found[0], 120)}")
+    data = members[found[0]]
+    if spec.kind != "notebook":
+        out.files[wanted] = data
+        return
+    try:
+        extracted = notebook_source.to_module(data, wanted, spec.notebook_cells)
+    except notebook_source.NotebookError as exc:
+        out.notes.append(str(exc))
+        return
+    out.notes.extend(extracted.notes)
+    out.files["submission.py"] = extracted.source.encode("utf-8")
+    out.line_maps["submission.py"] = extracted
 
 
 def _add_helpers(files: dict[str, bytes], by_name: dict[str, list[str]], members: dict[str, bytes],
@@ -452,32 +523,46 @@ def _test_entry(test: Test, cases: list[CaseResult]) -> dict:
 
 def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = (),
           given_dir: Path | None = None):
-    """Grade one submission; returns (results dict in Gradescope format, raw case results).
+    """Grade one submission.
 
-    record=True runs without references (to generate them from the solution) and keeps outputs.
-    given_dir: where the unit's given modules are (default: ``folder/given``, as in the zip).
-    secret_paths: folders a worker must not read; Landlock already confines it to the Python
-    installation and its sandbox, so they matter only on a machine without Landlock, where they are
-    made root-only for the grading's duration (and restored afterwards).
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder (``tests.py``, ``probes.py``, ``references.npz``).
+    submission : Path
+        A file, a folder or a zip.
+    record : bool, default False
+        Run without references (to generate them from the solution) and keep the outputs.
+    secret_paths : tuple of Path
+        Folders a worker must not read. Landlock already confines it to the Python installation
+        and its sandbox, so they matter only on a machine without Landlock, where they are made
+        root-only for the grading's duration (and restored afterwards).
+    given_dir : Path, optional
+        Where the unit's given modules are (default: ``folder/given``, as in the zip).
+
+    Returns
+    -------
+    results : dict
+        The results in Gradescope's format.
+    raw : dict of str to list of CaseResult
+        Every case's result, by test name.
     """
     started = time.monotonic()
     unit = load_unit(folder)
     refs = {} if record else load_references(folder)
-    files, notes = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
-    line_maps = {}
+    collected = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
     tests_out, raw = [], {}
     with hidden_from_workers((folder, *secret_paths, *checkout_secrets())), \
-            Sandbox(folder / "probes.py", files, unit.limits) as sandbox:
-        if unit.submission.kind == "notebook" and "submission.py" in files:
-            line_maps["submission.py"] = _notebook_map(Path(submission), unit)
+            Sandbox(folder / "probes.py", collected.files, unit.limits) as sandbox:
         ctx = _Context(sandbox, refs, record, started + unit.limits.grading_seconds,
-                       unit.limits.grading_seconds, {k: v for k, v in line_maps.items() if v is not None})
+                       unit.limits.grading_seconds, collected.line_maps)
         for test in unit.tests:
             cases = _run_test(ctx, test)
             raw[test.name] = cases
             tests_out.append(_test_entry(test, cases))
         sandbox.sweep()
     score = round(sum(t["score"] for t in tests_out), 4)
+    notes = collected.notes
     results = {
         "score": score,
         "execution_time": round(time.monotonic() - started, 2),
@@ -487,18 +572,6 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
         "tests": tests_out,
     }
     return results, raw
-
-
-def _notebook_map(submission: Path, unit: Unit):
-    """The notebook's line map (module line -> cell), to name cells in public-case feedback."""
-    try:
-        members = _members(submission)
-        wanted = unit.submission.files[0]
-        name = next((r for r in _shallowest(list(members)) if r.rsplit("/", 1)[-1] == wanted), None) \
-            or next((r for r in _shallowest(list(members)) if r.endswith(".ipynb")), None)
-        return notebook_source.to_module(members[name], wanted, unit.submission.notebook_cells)
-    except (UserError, notebook_source.NotebookError, KeyError, TypeError):
-        return None
 
 
 def checkout_secrets(root: Path | None = None) -> tuple[Path, ...]:
