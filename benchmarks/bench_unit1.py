@@ -15,10 +15,11 @@ images and classify the 10 000 test images at the chosen c.
 - scipy: ``multivariate_normal(mu_j, sigma_j + c I).logpdf(x)`` called once per image, timed on a
   small sample of images and EXTRAPOLATED to the full task (the script says from how many).
 
-All numbers come from one run of this script; every time is the best of ``--repeat`` runs of that
+All numbers come from one run of this script; every time is the best of ``--repeats`` runs of that
 step. Nothing here asserts a wall-clock time; the correctness checks compare error counts.
 
-Usage: .venv/bin/python benchmarks/bench_unit1.py [--repeat 3] [--scipy-images 20] [--skip-slow] [--threads N]
+Usage: .venv/bin/python benchmarks/bench_unit1.py [--repeats 3] [--scipy-images 20] [--skip-slow]
+                                                  [--threads N]
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def plain_log_joint_grid(x_ND, pi_K, mu_KD, sigma_KDD, c_C):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per fast step (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per fast step (best is kept)")
     parser.add_argument("--scipy-images", type=int, default=20, help="images timed for the scipy estimate")
     parser.add_argument("--skip-slow", action="store_true", help="skip the plain and direct baselines")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads for the whole run")
@@ -141,7 +142,7 @@ def run(args) -> int:
     x_valid, y_valid = x_train[valid_idx], y_train[valid_idx]
 
     # ---------------------------------------------------------------- fast path, step by step
-    r = args.repeat
+    r = args.repeats
     steps = {}
     fit = nb["fit_generative_model"]
     steps["fit on 50 000"], (pi50, mu50, sigma50) = best_time(lambda: fit(x_fit, y_fit), r)
