@@ -112,6 +112,7 @@ def _cmd_build_tops(args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``gmmcourse`` command and its subcommands."""
     parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("build", help="build releases and autograder zips, then self-grade")
@@ -149,6 +150,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``gmmcourse`` command; return its exit status (2 for a user error)."""
     try:
         args = make_parser().parse_args(argv)
         return args.func(args)

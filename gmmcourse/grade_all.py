@@ -89,8 +89,10 @@ def _strip_colons(value):
 
 
 def read_metadata(path: Path) -> dict[str, dict]:
-    """``submission_metadata.yml`` as {folder name: {"name", "email", "sid"}} (several submitters
-    of a group submission joined with "; ")."""
+    """Read ``submission_metadata.yml`` as {folder name: {"name", "email", "sid"}}.
+
+    The several submitters of a group submission are joined with "; ".
+    """
     import yaml
 
     try:
@@ -111,8 +113,11 @@ def read_metadata(path: Path) -> dict[str, dict]:
 
 
 def _list_folder(folder: Path, skip: Path | None) -> list[Entry]:
-    """One entry per folder or file; a file's id is its name without the suffix (``alice.zip`` is
-    ``alice``) unless another entry has that id already."""
+    """List one entry per folder or file of ``folder``.
+
+    A file's id is its name without the suffix (``alice.zip`` is ``alice``) unless another entry
+    has that id already.
+    """
     found = sorted(p for p in folder.iterdir()
                    if not p.name.startswith(".") and p.name != METADATA
                    and (skip is None or p.resolve() != skip) and (p.is_dir() or p.is_file()))
@@ -144,7 +149,7 @@ def _unpack_export(export: Path, work: Path) -> Path:
 
 
 def read_class(submissions: Path, work: Path, skip: Path | None = None) -> list[Entry]:
-    """The submissions of a folder or of a Gradescope export zip (unpacked into ``work``)."""
+    """Return the submissions of a folder or of a Gradescope export zip (unpacked into ``work``)."""
     if submissions.is_dir():
         entries = _list_folder(submissions, skip)
     elif submissions.is_file():
@@ -193,6 +198,7 @@ def check_unit_matches(entries: list[Entry], unit: str, where: Path) -> None:
 
 
 def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a file's content, in hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -231,8 +237,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def readable_by_others(path: Path) -> bool:
-    """Whether a user other than the owner can reach ``path`` and read it (every folder above
-    it searchable by others, the path itself readable by others)."""
+    """Tell whether a user other than the owner can reach ``path`` and read it.
+
+    That is: every folder above it searchable by others, the path itself readable by others.
+    """
     path = path.resolve()
     try:
         if not all(stat.S_IMODE(p.stat().st_mode) & 0o001 for p in path.parents):
@@ -256,6 +264,7 @@ class ResultStore:
             stale.unlink(missing_ok=True)
 
     def is_current(self, entry_id: str, key: str) -> bool:
+        """Tell whether ``entry_id`` has results graded from content hash ``key``."""
         hash_file = self.folder / f"{entry_id}.hash"
         try:
             if hash_file.read_text().strip() != key:
@@ -278,6 +287,7 @@ class ResultStore:
                             f"{exc.strerror}") from None
 
     def load(self, entry_id: str) -> dict:
+        """Return the stored results of ``entry_id``."""
         return json.loads((self.folder / f"{entry_id}.json").read_text())
 
 
@@ -294,8 +304,10 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class Batch:
-    """Grades submissions in child processes (``python -m gmmcourse.grade_all ZIP SUBMISSION``),
-    called from up to ``jobs`` threads at once; :meth:`stop` ends every running child."""
+    """Grades submissions in child processes (``python -m gmmcourse.grade_all ZIP SUBMISSION``).
+
+    It is called from up to ``jobs`` threads at once; :meth:`stop` ends every running child.
+    """
 
     def __init__(self, zip_path: Path, store: ResultStore):
         self.zip_path = zip_path
@@ -367,8 +379,10 @@ def _wait_for(futures, timeout: float | None) -> bool:
 
 
 def _interrupted(batch: Batch, futures: list, announce: bool) -> None:
-    """Cancel what has not started and let the running children end their sandboxes (SIGINT);
-    SIGKILL after STOP_SECONDS or a second Ctrl-C."""
+    """Cancel what has not started and let the running children end their sandboxes (SIGINT).
+
+    They get SIGKILL after STOP_SECONDS or a second Ctrl-C.
+    """
     for future in futures:
         future.cancel()
     running = batch.stop(signal.SIGINT)
@@ -441,6 +455,7 @@ def _number(x: float) -> str:
 
 
 def scores_csv(entries: list[Entry], all_results: list[dict], columns) -> bytes:
+    """Return scores.csv: one row per submission, one column per test, the grader's output line."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     max_score = sum(m for _, m in columns)
@@ -476,7 +491,7 @@ def summary_table(all_results: list[dict], columns) -> str:
 
 
 def histogram_png(totals: list[float], max_score: float, unit: str) -> bytes:
-    """A histogram of the total scores (20 bins from 0 to the maximum), as PNG bytes."""
+    """Draw a histogram of the total scores (20 bins from 0 to the maximum); return PNG bytes."""
     import numpy as np
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -503,6 +518,7 @@ def histogram_png(totals: list[float], max_score: float, unit: str) -> bytes:
 
 
 def default_jobs() -> int:
+    """Return the number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -513,20 +529,47 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
-              autograder: Path | None = None) -> int:
-    """The body of ``gmmcourse grade-all``; returns the exit status."""
-    (unit,) = paths.resolve_units([unit])
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
+def _autograder_zip(unit: str, autograder: Path | None) -> Path:
+    """Return the autograder zip to grade with (UserError when it does not exist)."""
     zip_path = Path(autograder) if autograder else paths.DIST_DIR / f"{unit}-autograder.zip"
     if not zip_path.is_file():
         raise UserError(f"{zip_path} does not exist; run `gmmcourse build {unit}` first")
-    submissions, out = Path(submissions), Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    return zip_path
+
+
+def _warn_if_readable(zip_path: Path, submissions: Path) -> None:
+    """As root, warn when other users could read the hidden tests or the classmates' work."""
+    if os.geteuid() != 0:
+        return
+    for path, what in ((zip_path, "its hidden tests"), (submissions, "classmates' work")):
+        if readable_by_others(path):
+            print(f"warning: other users can read {path}; unless the sandbox confines file access, "
+                  f"student code could read {what} (chmod go-rwx it)", file=sys.stderr)
+
+
+def _grade_once_per_content(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label: str
+                            ) -> dict[str, Outcome]:
+    """Grade ``todo``; identical submissions (same content hash) are graded once and share the result."""
+    started = time.monotonic()
+    first: dict[str, Entry] = {}
+    for entry, key in todo:
+        first.setdefault(key, entry)
+    unique = [(entry, key) for key, entry in first.items()]
+    outcomes = grade_entries(batch, unique, jobs, label)
+    for entry, key in todo:
+        source = first[key]
+        if source is not entry and batch.store.is_current(source.id, key):
+            batch.store.save(entry.id, batch.store.load(source.id), key)
+    if todo:
+        seconds = time.monotonic() - started
+        print(f"graded {len(todo)} submission(s) in {seconds:.1f} s "
+              f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)")
+    return outcomes
+
+
+def _grade_class(unit: str, submissions: Path, out: Path, jobs: int, zip_path: Path
+                 ) -> tuple[list[Entry], list[dict], dict[str, Outcome]]:
+    """Grade what changed since the last run; return the entries, all their results, the outcomes."""
     work = Path(tempfile.mkdtemp(prefix="gmmcourse-grade-all-"))
     try:
         entries = read_class(submissions, work, skip=out.resolve())
@@ -536,31 +579,18 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
         store = ResultStore(out)
         keyed = [(entry, content_key(entry.path, autograder_digest)) for entry in entries]
         todo = [(entry, key) for entry, key in keyed if not store.is_current(entry.id, key)]
-        for path, what in ((zip_path, "its hidden tests"), (submissions, "classmates' work")):
-            if todo and os.geteuid() == 0 and readable_by_others(path):
-                print(f"warning: other users can read {path}; unless the sandbox confines file access, "
-                      f"student code could read {what} (chmod go-rwx it)", file=sys.stderr)
+        if todo:
+            _warn_if_readable(zip_path, submissions)
         print(f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
               f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)", flush=True)
-        started = time.monotonic()
-        # identical submissions (same content hash) are graded once and share the result
-        first: dict[str, Entry] = {}
-        for entry, key in todo:
-            first.setdefault(key, entry)
-        unique = [(entry, key) for key, entry in first.items()]
-        outcomes = grade_entries(Batch(zip_path, store), unique, jobs, f"grading {unit}")
-        for entry, key in todo:
-            source = first[key]
-            if source is not entry and store.is_current(source.id, key):
-                store.save(entry.id, store.load(source.id), key)
-        if todo:
-            seconds = time.monotonic() - started
-            print(f"graded {len(todo)} submission(s) in {seconds:.1f} s "
-                  f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)")
-        all_results = [store.load(entry.id) for entry in entries]
+        outcomes = _grade_once_per_content(Batch(zip_path, store), todo, jobs, f"grading {unit}")
+        return entries, [store.load(entry.id) for entry in entries], outcomes
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_outputs(unit: str, out: Path, entries: list[Entry], all_results: list[dict]) -> None:
+    """Write scores.csv and the histogram, and print the summary table."""
     columns = score_columns(all_results)
     write_atomic(out / SCORES, scores_csv(entries, all_results, columns))
     totals = [float(r["score"]) for r in all_results]
@@ -568,6 +598,44 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
     print()
     print(summary_table(all_results, columns))
     print(f"\nwrote {out / SCORES}, {out / HISTOGRAM} and {len(entries)} result(s) in {out / RESULTS}")
+
+
+def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
+              autograder: Path | None = None) -> int:
+    """Run ``gmmcourse grade-all``.
+
+    Parameters
+    ----------
+    unit : str
+        The unit's name or prefix.
+    submissions : Path
+        A folder with one entry per submission, or a Gradescope export (zip or unpacked).
+    out : Path
+        Where ``scores.csv``, ``histogram.png`` and ``results/`` go.
+    jobs : int, optional
+        Gradings at a time (default: the cores this process may use).
+    autograder : Path, optional
+        The autograder zip (default: ``dist/<unit>-autograder.zip``).
+
+    Returns
+    -------
+    int
+        The exit status: 1 when the grader failed on some submission, else 0.
+    """
+    (unit,) = paths.resolve_units([unit])
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    zip_path = _autograder_zip(unit, autograder)
+    submissions, out = Path(submissions), Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        entries, all_results, outcomes = _grade_class(unit, submissions, out, jobs, zip_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _write_outputs(unit, out, entries, all_results)
     failed = sorted(i for i, o in outcomes.items() if o.grader_failed)
     if failed:
         print(f"error: the grader failed on {len(failed)} submission(s) ({', '.join(failed[:10])}); "

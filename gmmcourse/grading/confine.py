@@ -85,7 +85,7 @@ class ConfineError(Exception):
 
 
 def landlock_abi() -> int:
-    """The kernel's Landlock ABI version, 0 when Landlock is unavailable or disabled."""
+    """Return the kernel's Landlock ABI version, 0 when Landlock is unavailable or disabled."""
     abi = _libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
                         ctypes.c_uint32(_CREATE_RULESET_VERSION))
     return max(int(abi), 0)
@@ -148,7 +148,7 @@ def _mount(source, target, fstype, flags, data=None) -> None:
 
 
 def private_tmpfs(folders: list[str], size_bytes: int) -> None:
-    """A fresh, size-limited tmpfs over each shared scratch folder (gone with the namespace)."""
+    """Mount a fresh, size-limited tmpfs over each shared scratch folder (gone with the namespace)."""
     for folder in folders:
         if os.path.isdir(folder):
             _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode=1777")
@@ -182,16 +182,19 @@ def limit_ipc(max_bytes: int) -> None:
 
 
 def join_cgroup(path: str) -> None:
+    """Move this process into the cgroup at ``path``."""
     with open(os.path.join(path, "cgroup.procs"), "w") as fh:
         fh.write(str(os.getpid()))
 
 
 def set_limits(limits: dict) -> None:
+    """Set each resource limit (``RLIMIT_*`` name -> value), soft and hard alike."""
     for name, value in limits.items():
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
 def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` for good: no supplementary groups, all three ids changed."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -200,6 +203,7 @@ def drop_privileges(uid: int, gid: int) -> None:
 
 
 def main(argv) -> None:
+    """Apply the layers that ``argv[1]`` (JSON) describes, then exec the command it names."""
     config = json.loads(argv[1])
     try:
         for blocked, needed in config.get("expose", []):

@@ -19,12 +19,13 @@ from gmmcourse.grading.runner import format_table, grade, write_results
 
 
 def failure_results(message: str) -> dict:
-    """A valid results.json for a grading that could not run (score 0, the reason for the student)."""
+    """Return a valid results.json for a grading that could not run (score 0, the reason shown)."""
     return {"score": 0.0, "output": message, "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}
 
 
 def main(argv=None) -> int:
+    """Grade the submission and write results.json, whatever happens; return the exit status."""
     parser = argparse.ArgumentParser(prog="run_autograder")
     parser.add_argument("--unit-dir", required=True, type=Path)
     parser.add_argument("--submission", required=True, type=Path)

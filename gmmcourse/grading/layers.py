@@ -40,18 +40,22 @@ NOTES_ENV = "GMMCOURSE_SANDBOX_TEST_WRITABLE"
 
 
 def test_notes_folder() -> list[str]:
+    """Return the folder the security tests let workers write notes to (empty outside them)."""
     folder = os.environ.get(NOTES_ENV, "")
     return [os.path.realpath(folder)] if folder and os.path.isdir(folder) else []
 
 
 @dataclass(frozen=True)
 class Layers:
+    """Which confinement layers this machine offers to the sandbox."""
+
     root: bool
     landlock_abi: int
     unshare: str | None  # path of a working util-linux unshare, when namespaces are allowed
     cgroup_base: Path | None  # a writable cgroup v2 folder for the sandboxes' cgroups
 
     def names(self) -> list[str]:
+        """Return the names of the active layers."""
         out = []
         if self.root:
             out.append("separate uid")
@@ -67,6 +71,7 @@ class Layers:
         return out
 
     def missing(self) -> list[str]:
+        """Return the layers that are missing, each with the reason."""
         out = []
         if not self.root:
             out.append("separate uid (not root)")
@@ -80,6 +85,7 @@ class Layers:
 
 
 def describe(layers: Layers) -> str:
+    """Return one line naming the active layers (and the missing ones)."""
     line = "sandbox layers active: " + ", ".join(layers.names())
     if layers.missing():
         line += "; not available: " + ", ".join(layers.missing())
@@ -113,7 +119,7 @@ def _working_unshare() -> str | None:
 
 
 def _cgroup2_base() -> Path | None:
-    """This process's own cgroup v2 folder, if it is writable (a child folder can be made)."""
+    """Return this process's own cgroup v2 folder, if it is writable (a child folder can be made)."""
     mount = None
     try:
         with open("/proc/self/mountinfo") as fh:
@@ -143,6 +149,7 @@ def _cgroup2_base() -> Path | None:
 
 @functools.cache
 def detect() -> Layers:
+    """Find out which layers work here (each can be switched off for tests, see DISABLE_ENV)."""
     off = _disabled()
     root = os.geteuid() == 0
     abi = 0 if "landlock" in off else _landlock_abi()
@@ -155,6 +162,7 @@ def detect() -> Layers:
 
 
 def new_cgroup(base: Path, tag: str) -> Path:
+    """Create a fresh child cgroup of ``base`` named after ``tag``; return its folder."""
     path = base / f"gmmcourse-{tag}-{secrets.token_hex(4)}"
     path.mkdir()
     return path

@@ -70,6 +70,7 @@ class MemoryExceeded(WorkerDied):
 
 
 def running_as_root() -> bool:
+    """Tell whether the grader runs as root (then workers run as an unprivileged uid)."""
     return os.geteuid() == 0
 
 
@@ -78,9 +79,12 @@ _HIDDEN_STATE = "hidden-folders.json"  # in the root-only lock folder: folder ->
 
 
 def _update_hidden(folders: list[str], delta: int) -> None:
-    """Count the gradings (in any process) that need ``folders`` hidden; 0700 while any does, the
-    folder's own mode again when the last one ends. The count lives in a root-only file under an
-    exclusive lock, so gradings in separate processes (grade-all, two ``gmmcourse grade``) agree."""
+    """Count the gradings (in any process) that need ``folders`` hidden.
+
+    A folder is 0700 while any does, and gets its own mode again when the last one ends. The count
+    lives in a root-only file under an exclusive lock, so gradings in separate processes
+    (grade-all, two ``gmmcourse grade``) agree.
+    """
     path = os.path.join(_lock_dir(), _HIDDEN_STATE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     with _HIDDEN_LOCK, os.fdopen(fd, "r+") as fh:
@@ -220,6 +224,7 @@ def sysv_segments(uid: int) -> list[tuple[int, int]]:
 
 
 def remove_sysv_segments(uid: int) -> None:
+    """Remove the System V shared-memory segments that ``uid`` created."""
     libc = ctypes.CDLL(None, use_errno=True)
     for shmid, _ in sysv_segments(uid):
         libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(0), None)  # IPC_RMID
@@ -287,7 +292,10 @@ def _has_account(n: int) -> bool:
 
 
 def _reserve_id() -> tuple[int, int]:
-    """An unused uid (also used as gid) and the fd holding its lock; leftovers of a crash are removed."""
+    """Reserve an unused uid (also the gid); return it and the fd holding its lock.
+
+    Leftovers of a crashed grading under a free uid are removed on the way.
+    """
     folder = _lock_dir()
     busy: set[int] = set()
     for _, fields in _processes(("Uid", "Gid")):
@@ -401,7 +409,7 @@ class Sandbox:
         return out
 
     def confined_command(self, argv: list[str]) -> list[str]:
-        """The command that runs ``argv`` (an interpreter command line) under every layer."""
+        """Return the command that runs ``argv`` (an interpreter command line) under every layer."""
         grader = self.root / "_grader"
         python = layers_mod.python_paths()
         config: dict = {"exec": argv, "env": self._env(), "cwd": str(self.root / "submission"),
@@ -447,6 +455,7 @@ class Sandbox:
         _INTERPRETER_OK.append(sys.executable)
 
     def start(self) -> Worker:
+        """Start a worker process in this sandbox."""
         return Worker(self)
 
     # ------------------------------------------------------------------ memory and cleanup
@@ -490,6 +499,7 @@ class Sandbox:
             self._student_folders()
 
     def close(self) -> None:
+        """End the sandbox: sweep its processes, remove its cgroup and folder, release its uid."""
         try:
             self.sweep()
             layers_mod.kill_cgroup(self.cgroup, remove=True)
@@ -500,9 +510,11 @@ class Sandbox:
                 self._lock_fd = None
 
     def __enter__(self):
+        """Use the sandbox in a ``with`` block (closed at its end)."""
         return self
 
     def __exit__(self, *exc):
+        """Close the sandbox."""
         self.close()
 
 
@@ -589,6 +601,7 @@ class Worker:
         return "the worker exited before answering"
 
     def stop(self) -> None:
+        """Kill the worker's process group, wait for it and sweep the sandbox."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:

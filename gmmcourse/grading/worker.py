@@ -41,6 +41,7 @@ def _block_tools():
 
 
 def main(argv):
+    """Answer probe calls read from stdin, one JSON line each, on file descriptor ``--fd``."""
     fd = int(argv[argv.index("--fd") + 1])
     here = os.path.dirname(os.path.abspath(__file__))
     submission_dir = os.path.abspath(os.path.join(here, os.pardir, "submission"))
