@@ -70,8 +70,20 @@ def tree_rss_sampler(pid: int, peak: list[int], done: threading.Event) -> None:
 
 def run(zip_path: Path, klass: Path, out: Path, jobs: int) -> tuple[float, int, str]:
     """(wall seconds, peak tree RSS in bytes or 0, scores.csv text) of one grade-all run."""
-    cmd = [sys.executable, "-m", "gmmcourse.cli", "grade-all", UNIT, str(klass), "--out", str(out),
-           "--jobs", str(jobs), "--autograder", str(zip_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gmmcourse.cli",
+        "grade-all",
+        UNIT,
+        str(klass),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--autograder",
+        str(zip_path),
+    ]
     peak, done = [0], threading.Event()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -97,8 +109,10 @@ def main() -> None:
         zip_path = tmp / f"{UNIT}-autograder.zip"
         package.build_autograder_zip(units.unit_sources(UNIT), zip_path)
         make_class(tmp / "class", args.submissions)
-        print(f"{UNIT}: {args.submissions} submissions (solution and starter copies), "
-              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"{UNIT}: {args.submissions} submissions (solution and starter copies), "
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+        )
         baseline, scores = None, None
         for jobs in args.jobs:
             runs = [run(zip_path, tmp / "class", tmp / f"out-{jobs}-{n}", jobs) for n in range(args.repeats)]
@@ -109,9 +123,12 @@ def main() -> None:
             baseline = baseline or seconds
             largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
             tree = f"{peak / 2**20:.0f} MiB" if peak else "n/a (no psutil)"
-            print(f"jobs {jobs}: {seconds:6.1f} s  {60 * args.submissions / seconds:5.2f} submissions/min  "
-                  f"speed-up {baseline / seconds:4.2f}x  peak memory of the tree {tree}, largest process "
-                  f"so far {largest / 2**20:.0f} MiB  (load average {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"jobs {jobs}: {seconds:6.1f} s  {60 * args.submissions / seconds:5.2f} submissions/min  "
+                f"speed-up {baseline / seconds:4.2f}x  peak memory of the tree {tree}, largest process "
+                f"so far {largest / 2**20:.0f} MiB  (load average {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -67,35 +67,47 @@ def main():
     from DiscriminativeConditionalGMMRegressor import DiscriminativeConditionalGMMRegressor
     from MixtureOfExpertsRegressor import MixtureOfExpertsRegressor
 
-    ours = {"CGMM": (ConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3)),
-            "MoE": (MixtureOfExpertsRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=100)),
-            "DCGMM": (DiscriminativeConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=30))}
-    theirs = {"CGMM": cgmm.ConditionalGMMRegressor, "MoE": cgmm.MixtureOfExpertsRegressor,
-              "DCGMM": cgmm.DiscriminativeConditionalGMMRegressor}
+    ours = {
+        "CGMM": (ConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3)),
+        "MoE": (MixtureOfExpertsRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=100)),
+        "DCGMM": (DiscriminativeConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=30)),
+    }
+    theirs = {
+        "CGMM": cgmm.ConditionalGMMRegressor,
+        "MoE": cgmm.MixtureOfExpertsRegressor,
+        "DCGMM": cgmm.DiscriminativeConditionalGMMRegressor,
+    }
 
     digits = load_digits()
     y = PCA(n_components=20).fit_transform(StandardScaler().fit_transform(digits.data))
     x_tr, x_te, y_tr, y_te = train_test_split(np.eye(10)[digits.target], y, test_size=0.3, random_state=42)
-    print(f"cgmm {cgmm.__version__}, BLAS threads {args.threads}, load average "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(
+        f"cgmm {cgmm.__version__}, BLAS threads {args.threads}, load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
     warnings.filterwarnings("ignore")
     for family in args.families.split(","):
         cls, settings = ours[family]
         seconds = {"ours": 0.0, "cgmm": 0.0}
         print(f"\n{family}:    K    ours    cgmm  ours>=cgmm   ours s  cgmm s")
         for K in K_LIST:
-            t_ours, mine = fastest_fit(partial(cls, n_components=K, random_state=0, **settings), x_tr, y_tr,
-                                       args.repeats)
-            t_cgmm, other = fastest_fit(partial(theirs[family], n_components=K, random_state=42), x_tr, y_tr,
-                                        args.repeats)
+            t_ours, mine = fastest_fit(
+                partial(cls, n_components=K, random_state=0, **settings), x_tr, y_tr, args.repeats
+            )
+            t_cgmm, other = fastest_fit(
+                partial(theirs[family], n_components=K, random_state=42), x_tr, y_tr, args.repeats
+            )
             seconds["ours"] += t_ours
             seconds["cgmm"] += t_cgmm
             a, b = mine.score(x_te, y_te), other.score(x_te, y_te)
-            print(f"{'':8s}{K:3d} {a:7.3f} {b:7.3f}  {str(a >= b):>10s} {t_ours:8.2f} {t_cgmm:7.2f}",
-                  flush=True)
-        print(f"{family}: sweep ours {seconds['ours']:.2f} s, cgmm {seconds['cgmm']:.2f} s, "
-              f"cgmm / ours = {seconds['cgmm'] / seconds['ours']:.2f}x (target >= 3x); load average "
-              f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+            print(
+                f"{'':8s}{K:3d} {a:7.3f} {b:7.3f}  {str(a >= b):>10s} {t_ours:8.2f} {t_cgmm:7.2f}", flush=True
+            )
+        print(
+            f"{family}: sweep ours {seconds['ours']:.2f} s, cgmm {seconds['cgmm']:.2f} s, "
+            f"cgmm / ours = {seconds['cgmm'] / seconds['ours']:.2f}x (target >= 3x); load average "
+            f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        )
 
 
 if __name__ == "__main__":

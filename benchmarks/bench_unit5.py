@@ -67,8 +67,10 @@ def time_training(args) -> None:
                 params, m, v = adam_step(params, g, m, v, t)
 
         seconds = best(steps, args.repeats)
-        print(f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
-              f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s")
+        print(
+            f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
+            f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s"
+        )
 
 
 def loop_conv2d(xb, W, b, stride, padding):
@@ -99,7 +101,8 @@ def loop_conv_transpose2d(xb, W, b, stride, padding, output_padding):
     for h in range(H):
         for w in range(Wd):
             full[:, :, stride * h : stride * h + K, stride * w : stride * w + K] += np.tensordot(
-                xb[:, :, h, w], W, axes=([1], [0]))
+                xb[:, :, h, w], W, axes=([1], [0])
+            )
     return full[:, :, padding : padding + H_out, padding : padding + W_out] + b[None, :, None, None]
 
 
@@ -130,11 +133,15 @@ def time_layers(args) -> None:
         t_fast, t_loop = best(fast, args.repeats), best(plain, args.repeats)
         fast_total += t_fast
         loop_total += t_loop
-        print(f"{name:22s} im2col {t_fast * 1e3:7.1f} ms   pixel loop {t_loop * 1e3:7.1f} ms   "
-              f"im2col / loop = {t_fast / t_loop:5.2f}   max |diff| {err:.1e}")
-    print(f"all four layers, batch of {BATCH}: im2col {fast_total * 1e3:.1f} ms, "
-          f"pixel loop {loop_total * 1e3:.1f} ms, ratio {fast_total / loop_total:.2f}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"{name:22s} im2col {t_fast * 1e3:7.1f} ms   pixel loop {t_loop * 1e3:7.1f} ms   "
+            f"im2col / loop = {t_fast / t_loop:5.2f}   max |diff| {err:.1e}"
+        )
+    print(
+        f"all four layers, batch of {BATCH}: im2col {fast_total * 1e3:.1f} ms, "
+        f"pixel loop {loop_total * 1e3:.1f} ms, ratio {fast_total / loop_total:.2f}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def main() -> None:

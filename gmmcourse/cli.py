@@ -41,8 +41,11 @@ def _cmd_build(args) -> int:
     print(verify.format_summary(rows))
     bad = [row["unit"] for row in rows if verify.self_grade_problems(row)]
     if bad:
-        print(f"error: self-grading failed for {', '.join(bad)} (solution must earn full marks, "
-              f"the untouched starter zero)", file=sys.stderr)
+        print(
+            f"error: self-grading failed for {', '.join(bad)} (solution must earn full marks, "
+            f"the untouched starter zero)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -59,8 +62,7 @@ def _cmd_check(args) -> int:
     for line in problems:
         print(line)
     if problems:
-        print(f"error: {len(problems)} problem(s); generated files must match a fresh build",
-              file=sys.stderr)
+        print(f"error: {len(problems)} problem(s); generated files must match a fresh build", file=sys.stderr)
         return 1
     print("generated files, references and releases are up to date")
     return 0
@@ -101,8 +103,13 @@ def _cmd_grade(args) -> int:
 def _cmd_grade_all(args) -> int:
     from gmmcourse import grade_all
 
-    return grade_all.grade_all(args.unit, Path(args.submissions), Path(args.out), jobs=args.jobs,
-                               autograder=Path(args.autograder) if args.autograder else None)
+    return grade_all.grade_all(
+        args.unit,
+        Path(args.submissions),
+        Path(args.out),
+        jobs=args.jobs,
+        autograder=Path(args.autograder) if args.autograder else None,
+    )
 
 
 def _cmd_build_tops(args) -> int:
@@ -131,14 +138,29 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_grade)
     p = sub.add_parser("grade-all", help="grade a whole class (a folder or a Gradescope export zip)")
     p.add_argument("unit", metavar="UNIT")
-    p.add_argument("submissions", metavar="SUBMISSIONS",
-                   help="a folder with one file, folder or zip per submission, or a Gradescope export zip")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="scores.csv, histogram.png and results/ go here; a re-run grades only what changed")
-    p.add_argument("--jobs", metavar="N", type=int, default=None,
-                   help="gradings at a time (default: the number of cores)")
-    p.add_argument("--autograder", metavar="ZIP",
-                   help="grade with this autograder zip (default: dist/UNIT-autograder.zip)")
+    p.add_argument(
+        "submissions",
+        metavar="SUBMISSIONS",
+        help="a folder with one file, folder or zip per submission, or a Gradescope export zip",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="scores.csv, histogram.png and results/ go here; a re-run grades only what changed",
+    )
+    p.add_argument(
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="gradings at a time (default: the number of cores)",
+    )
+    p.add_argument(
+        "--autograder",
+        metavar="ZIP",
+        help="grade with this autograder zip (default: dist/UNIT-autograder.zip)",
+    )
     p.set_defaults(func=_cmd_grade_all)
     p = sub.add_parser("data", help="data tools")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

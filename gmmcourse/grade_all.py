@@ -107,8 +107,9 @@ def read_metadata(path: Path) -> dict[str, dict]:
     for folder, record in data.items():
         submitters = record.get("submitters") if isinstance(record, dict) else None
         submitters = [s for s in submitters or [] if isinstance(s, dict)]
-        people[folder] = {key: "; ".join(str(s.get(key) or "") for s in submitters)
-                          for key in ("name", "email", "sid")}
+        people[folder] = {
+            key: "; ".join(str(s.get(key) or "") for s in submitters) for key in ("name", "email", "sid")
+        }
     return people
 
 
@@ -118,9 +119,14 @@ def _list_folder(folder: Path, skip: Path | None) -> list[Entry]:
     A file's id is its name without the suffix (``alice.zip`` is ``alice``) unless another entry
     has that id already.
     """
-    found = sorted(p for p in folder.iterdir()
-                   if not p.name.startswith(".") and p.name != METADATA
-                   and (skip is None or p.resolve() != skip) and (p.is_dir() or p.is_file()))
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".")
+        and p.name != METADATA
+        and (skip is None or p.resolve() != skip)
+        and (p.is_dir() or p.is_file())
+    )
     stems = [p.name if p.is_dir() else p.stem for p in found]
     people = read_metadata(folder / METADATA) if (folder / METADATA).is_file() else {}
     entries = []
@@ -135,8 +141,10 @@ def _unpack_export(export: Path, work: Path) -> Path:
     try:
         with zipfile.ZipFile(export) as zf:
             infos = zf.infolist()
-            found = sorted((i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == METADATA),
-                           key=lambda name: name.count("/"))
+            found = sorted(
+                (i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == METADATA),
+                key=lambda name: name.count("/"),
+            )
             if not found:
                 raise UserError(f"{export} is not a Gradescope export: it holds no {METADATA}")
             if sum(i.file_size for i in infos) > MAX_EXPORT_BYTES:
@@ -154,8 +162,7 @@ def read_class(submissions: Path, work: Path, skip: Path | None = None) -> list[
         entries = _list_folder(submissions, skip)
     elif submissions.is_file():
         if not zipfile.is_zipfile(submissions):
-            raise UserError(f"{submissions} is neither a folder of submissions nor a Gradescope "
-                            f"export zip")
+            raise UserError(f"{submissions} is neither a folder of submissions nor a Gradescope export zip")
         entries = _list_folder(_unpack_export(submissions, work), skip)
     else:
         raise UserError(f"submissions not found: {submissions}")
@@ -190,8 +197,10 @@ def check_unit_matches(entries: list[Entry], unit: str, where: Path) -> None:
         return
     others = [u for u in paths.available_units() if u != unit and seen & unit_file_names(u)]
     hint = f" (they match {', '.join(others)})" if others else ""
-    raise UserError(f"no submission in {where} holds a file of {unit} such as {min(wanted)}{hint}; "
-                    f"is it another assignment?")
+    raise UserError(
+        f"no submission in {where} holds a file of {unit} such as {min(wanted)}{hint}; "
+        f"is it another assignment?"
+    )
 
 
 # --------------------------------------------------------------------------- content hashes and files
@@ -210,8 +219,11 @@ def content_key(path: Path, autograder_digest: str) -> str:
     """Hash of everything a grading depends on: the autograder zip and the submission's files."""
     digest = hashlib.sha256(HASH_VERSION + autograder_digest.encode() + b"\n")
     if path.is_dir():
-        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*")
-                       if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts)
+        files = sorted(
+            (p.relative_to(path).as_posix(), p)
+            for p in path.rglob("*")
+            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+        )
     else:
         files = [(path.name, path)]
     for rel, file in files:
@@ -283,8 +295,9 @@ class ResultStore:
             if key is not None:
                 write_atomic(hash_file, key.encode() + b"\n")
         except OSError as exc:
-            raise UserError(f"cannot write the results of {entry_id} in {self.folder}: "
-                            f"{exc.strerror}") from None
+            raise UserError(
+                f"cannot write the results of {entry_id} in {self.folder}: {exc.strerror}"
+            ) from None
 
     def load(self, entry_id: str) -> dict:
         """Return the stored results of ``entry_id``."""
@@ -326,8 +339,13 @@ class Batch:
                 return None
             child = subprocess.Popen(
                 [sys.executable, "-m", "gmmcourse.grade_all", str(self.zip_path), str(entry.path)],
-                cwd=_PACKAGE_PARENT, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)  # Ctrl-C reaches it through stop()
+                cwd=_PACKAGE_PARENT,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )  # Ctrl-C reaches it through stop()
             self._children.add(child)
         try:
             out, err = child.communicate()
@@ -351,13 +369,19 @@ class Batch:
             if isinstance(report, dict) and report.get("kind") == "submission":
                 return Outcome(_failure(report["reason"]), cacheable=True)
             if isinstance(report, dict):
-                return Outcome(_failure(f"the grader failed: {report.get('reason')}"), cacheable=False,
-                               grader_failed=True)
+                return Outcome(
+                    _failure(f"the grader failed: {report.get('reason')}"),
+                    cacheable=False,
+                    grader_failed=True,
+                )
         if self.stopping:
             return None
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        return Outcome(_failure(f"the grader process ended with status {returncode}: {_one_line(tail[0])}"),
-                       cacheable=False, grader_failed=True)
+        return Outcome(
+            _failure(f"the grader process ended with status {returncode}: {_one_line(tail[0])}"),
+            cacheable=False,
+            grader_failed=True,
+        )
 
     def stop(self, sig: int) -> int:
         """Stop starting gradings and send ``sig`` to the running ones; returns how many run."""
@@ -387,8 +411,11 @@ def _interrupted(batch: Batch, futures: list, announce: bool) -> None:
         future.cancel()
     running = batch.stop(signal.SIGINT)
     if announce:
-        print(f"\ninterrupted: stopping {running} running grading(s) (Ctrl-C again to kill them)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\ninterrupted: stopping {running} running grading(s) (Ctrl-C again to kill them)",
+            file=sys.stderr,
+            flush=True,
+        )
     deadline = time.monotonic() + STOP_SECONDS
     killed = False
     while True:
@@ -408,16 +435,18 @@ def grade_entries(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label:
 
     outcomes: dict[str, Outcome] = {}
     futures: dict[concurrent.futures.Future, Entry] = {}
-    bar = tqdm(total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr, dynamic_ncols=True
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade-all") as pool:
         try:
             for entry, key in todo:
                 futures[pool.submit(batch.grade, entry, key)] = entry
             pending = set(futures)
             while pending:
-                done, pending = concurrent.futures.wait(pending, timeout=0.5,
-                                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED
+                )
                 for future in done:
                     outcome = future.result()
                     if outcome is not None:
@@ -427,11 +456,17 @@ def grade_entries(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label:
         except BaseException as exc:  # Ctrl-C, or a result that could not be written
             bar.close()
             _interrupted(batch, list(futures), announce=isinstance(exc, KeyboardInterrupt))
-            saved = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None
-                        and f.result() is not None)
-            print(f"stopped: {saved} of {len(todo)} submission(s) graded in this run are saved; "
-                  f"{SCORES} was not updated; run the same command again to grade the rest",
-                  file=sys.stderr, flush=True)
+            saved = sum(
+                1
+                for f in futures
+                if f.done() and not f.cancelled() and f.exception() is None and f.result() is not None
+            )
+            print(
+                f"stopped: {saved} of {len(todo)} submission(s) graded in this run are saved; "
+                f"{SCORES} was not updated; run the same command again to grade the rest",
+                file=sys.stderr,
+                flush=True,
+            )
             raise
         finally:
             bar.close()
@@ -462,9 +497,18 @@ def scores_csv(entries: list[Entry], all_results: list[dict], columns) -> bytes:
     writer.writerow(["id", "name", "email", "sid", "total", "max", *(n for n, _ in columns), "output"])
     for entry, results in zip(entries, all_results, strict=True):
         by_test = {t["name"]: t["score"] for t in results.get("tests", [])}
-        writer.writerow([entry.id, entry.name, entry.email, entry.sid, _number(results["score"]),
-                         _number(max_score), *(_number(by_test.get(n, 0.0)) for n, _ in columns),
-                         _one_line(results.get("output", ""))])
+        writer.writerow(
+            [
+                entry.id,
+                entry.name,
+                entry.email,
+                entry.sid,
+                _number(results["score"]),
+                _number(max_score),
+                *(_number(by_test.get(n, 0.0)) for n, _ in columns),
+                _one_line(results.get("output", "")),
+            ]
+        )
     return buf.getvalue().encode()
 
 
@@ -475,16 +519,29 @@ def summary_table(all_results: list[dict], columns) -> str:
 
     def stats(name, points, values):
         full = sum(v >= points - 1e-9 for v in values) if points > 0 else 0
-        rows.append((name, f"{points:g}", f"{sum(values) / n:.2f}", f"{min(values):g}", f"{max(values):g}",
-                     f"{full} / {n}"))
+        rows.append(
+            (
+                name,
+                f"{points:g}",
+                f"{sum(values) / n:.2f}",
+                f"{min(values):g}",
+                f"{max(values):g}",
+                f"{full} / {n}",
+            )
+        )
 
     for name, points in columns:
-        stats(name, points, [next((t["score"] for t in r.get("tests", []) if t["name"] == name), 0.0)
-                             for r in all_results])
+        stats(
+            name,
+            points,
+            [next((t["score"] for t in r.get("tests", []) if t["name"] == name), 0.0) for r in all_results],
+        )
     stats("TOTAL", sum(p for _, p in columns), [float(r["score"]) for r in all_results])
     width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(row))
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(row))
+        for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return "\n".join(lines)
@@ -543,12 +600,16 @@ def _warn_if_readable(zip_path: Path, submissions: Path) -> None:
         return
     for path, what in ((zip_path, "its hidden tests"), (submissions, "classmates' work")):
         if readable_by_others(path):
-            print(f"warning: other users can read {path}; unless the sandbox confines file access, "
-                  f"student code could read {what} (chmod go-rwx it)", file=sys.stderr)
+            print(
+                f"warning: other users can read {path}; unless the sandbox confines file access, "
+                f"student code could read {what} (chmod go-rwx it)",
+                file=sys.stderr,
+            )
 
 
-def _grade_once_per_content(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label: str
-                            ) -> dict[str, Outcome]:
+def _grade_once_per_content(
+    batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label: str
+) -> dict[str, Outcome]:
     """Grade ``todo``; identical submissions (same content hash) are graded once and share the result."""
     started = time.monotonic()
     first: dict[str, Entry] = {}
@@ -562,13 +623,16 @@ def _grade_once_per_content(batch: Batch, todo: list[tuple[Entry, str]], jobs: i
             batch.store.save(entry.id, batch.store.load(source.id), key)
     if todo:
         seconds = time.monotonic() - started
-        print(f"graded {len(todo)} submission(s) in {seconds:.1f} s "
-              f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)")
+        print(
+            f"graded {len(todo)} submission(s) in {seconds:.1f} s "
+            f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)"
+        )
     return outcomes
 
 
-def _grade_class(unit: str, submissions: Path, out: Path, jobs: int, zip_path: Path
-                 ) -> tuple[list[Entry], list[dict], dict[str, Outcome]]:
+def _grade_class(
+    unit: str, submissions: Path, out: Path, jobs: int, zip_path: Path
+) -> tuple[list[Entry], list[dict], dict[str, Outcome]]:
     """Grade what changed since the last run; return the entries, all their results, the outcomes."""
     work = Path(tempfile.mkdtemp(prefix="gmmcourse-grade-all-"))
     try:
@@ -581,8 +645,11 @@ def _grade_class(unit: str, submissions: Path, out: Path, jobs: int, zip_path: P
         todo = [(entry, key) for entry, key in keyed if not store.is_current(entry.id, key)]
         if todo:
             _warn_if_readable(zip_path, submissions)
-        print(f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
-              f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)", flush=True)
+        print(
+            f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
+            f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)",
+            flush=True,
+        )
         outcomes = _grade_once_per_content(Batch(zip_path, store), todo, jobs, f"grading {unit}")
         return entries, [store.load(entry.id) for entry in entries], outcomes
     finally:
@@ -600,8 +667,9 @@ def _write_outputs(unit: str, out: Path, entries: list[Entry], all_results: list
     print(f"\nwrote {out / SCORES}, {out / HISTOGRAM} and {len(entries)} result(s) in {out / RESULTS}")
 
 
-def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
-              autograder: Path | None = None) -> int:
+def grade_all(
+    unit: str, submissions: Path, out: Path, jobs: int | None = None, autograder: Path | None = None
+) -> int:
     """Run ``gmmcourse grade-all``.
 
     Parameters
@@ -638,8 +706,11 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
     _write_outputs(unit, out, entries, all_results)
     failed = sorted(i for i, o in outcomes.items() if o.grader_failed)
     if failed:
-        print(f"error: the grader failed on {len(failed)} submission(s) ({', '.join(failed[:10])}); "
-              f"their rows score 0 and they are graded again on the next run", file=sys.stderr)
+        print(
+            f"error: the grader failed on {len(failed)} submission(s) ({', '.join(failed[:10])}); "
+            f"their rows score 0 and they are graded again on the next run",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

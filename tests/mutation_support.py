@@ -38,7 +38,7 @@ def replace_region(text: str, function: str, body: str) -> str:
     assert match, f"no solution region in {function}"
     indent = match.group(2).strip("\n")
     new = f"{match.group(1)}{indent}### BEGIN SOLUTION\n{body}{indent}### END SOLUTION\n"
-    return text[: match.start()] + new + text[match.end():]
+    return text[: match.start()] + new + text[match.end() :]
 
 
 def copy_src(unit: str, tmp_path: Path) -> Path:

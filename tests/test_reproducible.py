@@ -51,14 +51,26 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def _cli(root: Path, *args: str, threads: int) -> subprocess.CompletedProcess:
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    return subprocess.run([sys.executable, "-m", "gmmcourse.cli", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "gmmcourse.cli", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_comment_edit_and_thread_count_change_no_generated_file(tmp_path):
     root = tmp_path / "kit"
-    shutil.copytree(paths.REPO_ROOT, root, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "dist", ".cache", "__pycache__", "data", "*.pyc", ".ruff_cache", "gmmcourse-*"))
+    shutil.copytree(
+        paths.REPO_ROOT,
+        root,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "dist", ".cache", "__pycache__", "data", "*.pyc", ".ruff_cache", "gmmcourse-*"
+        ),
+    )
     (root / "data").symlink_to(paths.DATA_DIR)
     before = _snapshot(root)
     source = root / "solutions" / UNIT / "src" / "calc_neg_log_lik__np.py"

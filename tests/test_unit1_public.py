@@ -22,8 +22,12 @@ from tests.test_unit1_math import load_notebook_definitions
 
 UNIT = "unit1_gaussian_classifier"
 NOTEBOOK = "unit1_gaussian_classifier.ipynb"
-SWAPPED = [("return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])",
-            "return np.sort(perm[:n_valid]), np.sort(perm[n_valid:])")]
+SWAPPED = [
+    (
+        "return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])",
+        "return np.sort(perm[:n_valid]), np.sort(perm[n_valid:])",
+    )
+]
 # what the comparator says about the swapped split's public case (spec.Exact's shape detail)
 SWAP_DETAIL = "fit_idx: expected shape (15,), got shape (5,)"
 
@@ -36,8 +40,13 @@ def release_copy(tmp_path):
 
 
 def run_checks(folder: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run_public_checks.py", *args], cwd=folder,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "run_public_checks.py", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def failure_blocks(stdout: str) -> list[list[str]]:

@@ -104,5 +104,8 @@ def tree_files(folder: Path) -> dict[str, bytes]:
     """
     if not folder.is_dir():
         return {}
-    return {f.relative_to(folder).as_posix(): f.read_bytes() for f in sorted(folder.rglob("*"))
-            if f.is_file() and not any(part in _SKIPPED for part in f.parts)}
+    return {
+        f.relative_to(folder).as_posix(): f.read_bytes()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and not any(part in _SKIPPED for part in f.parts)
+    }

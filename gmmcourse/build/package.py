@@ -22,10 +22,20 @@ from gmmcourse.errors import UserError
 from gmmcourse.grading import runner
 
 # Files every autograder zip carries: the trusted grader and its wire format, nothing else.
-GRADER_FILES = ("__init__.py", "errors.py", "grading/__init__.py", "grading/spec.py", "grading/wire.py",
-                "grading/runner.py", "grading/sandbox.py", "grading/worker.py",
-                "grading/confine.py", "grading/layers.py",
-                "grading/notebook_source.py", "grading/gradescope.py")
+GRADER_FILES = (
+    "__init__.py",
+    "errors.py",
+    "grading/__init__.py",
+    "grading/spec.py",
+    "grading/wire.py",
+    "grading/runner.py",
+    "grading/sandbox.py",
+    "grading/worker.py",
+    "grading/confine.py",
+    "grading/layers.py",
+    "grading/notebook_source.py",
+    "grading/gradescope.py",
+)
 SHIPPED_PACKAGES = ("numpy", "scipy", "autograd", "scikit-learn", "pandas")
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -44,8 +54,12 @@ def _zip_dir(zf: zipfile.ZipFile, folder: Path, prefix: str) -> None:
     """Add every file under ``folder`` (caches excluded) as ``prefix`` + its relative path."""
     for file in sorted(folder.rglob("*")):
         if file.is_file() and "__pycache__" not in file.parts:
-            _zip_bytes(zf, f"{prefix}{file.relative_to(folder).as_posix()}", file.read_bytes(),
-                       executable=os.access(file, os.X_OK))
+            _zip_bytes(
+                zf,
+                f"{prefix}{file.relative_to(folder).as_posix()}",
+                file.read_bytes(),
+                executable=os.access(file, os.X_OK),
+            )
 
 
 def pinned_requirements() -> str:
@@ -127,6 +141,7 @@ def grade_with_zip(zip_path: Path, submission: Path) -> dict:
                 zf.extractall(tmp)
         except (zipfile.BadZipFile, OSError) as exc:
             raise UserError(f"{zip_path} is not a readable autograder zip ({exc})") from None
-        results, _ = runner.grade(Path(tmp) / "unit", submission,
-                                  secret_paths=runner.checkout_secrets(paths.REPO_ROOT))
+        results, _ = runner.grade(
+            Path(tmp) / "unit", submission, secret_paths=runner.checkout_secrets(paths.REPO_ROOT)
+        )
         return results

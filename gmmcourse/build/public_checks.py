@@ -39,11 +39,23 @@ def public_cases(unit: UnitSources) -> list[dict]:
     cases = []
     for test in unit.declaration.tests:
         for case in (c for c in test.cases if c.public):
-            expect = {name: {"compare": type(compare).__name__, "params": dataclasses.asdict(compare),
-                             "reference": refs[reference_key(test.name, case.name, name)]}
-                      for name, compare in case.expect.items()}
-            cases.append({"test": test.name, "case": case.name, "probe": case.probe,
-                          "args": case.args, "expect": expect})
+            expect = {
+                name: {
+                    "compare": type(compare).__name__,
+                    "params": dataclasses.asdict(compare),
+                    "reference": refs[reference_key(test.name, case.name, name)],
+                }
+                for name, compare in case.expect.items()
+            }
+            cases.append(
+                {
+                    "test": test.name,
+                    "case": case.name,
+                    "probe": case.probe,
+                    "args": case.args,
+                    "expect": expect,
+                }
+            )
     return cases
 
 
@@ -69,7 +81,8 @@ def public_checks(unit: UnitSources, out: Path) -> None:
     folder.mkdir(parents=True)
     declared = {"kind": submission.kind, "files": list(submission.files)}
     (folder / "cases.json").write_text(
-        wire.encode({"unit": unit.name, "submission": declared, "cases": cases}) + "\n")
+        wire.encode({"unit": unit.name, "submission": declared, "cases": cases}) + "\n"
+    )
     shutil.copyfile(unit.autograder / "probes.py", folder / "probes.py")
     notebook = submission.kind == "notebook"
     for name in ("wire.py", "spec.py") + (("notebook_source.py",) if notebook else ()):
@@ -94,14 +107,23 @@ def otter_tests(cases: list[dict], folder: Path) -> None:
     """
     folder.mkdir()
     for name in sorted({c["test"] for c in cases}):
-        body = [header(f"autograder/<unit>/tests.py (public cases of {name})"),
-                "from otter.test_files import test_case", "", "OK_FORMAT = False",
-                f"name = {name!r}", "points = None"]
+        body = [
+            header(f"autograder/<unit>/tests.py (public cases of {name})"),
+            "from otter.test_files import test_case",
+            "",
+            "OK_FORMAT = False",
+            f"name = {name!r}",
+            "points = None",
+        ]
         mine = [c["case"] for c in cases if c["test"] == name]
         for number, case in enumerate(mine, start=1):
-            body += ["", "", f"@test_case(name={case!r}, points=None, hidden=False)",
-                     f"def case_{number}(env):",
-                     "    from run_public_checks import otter_case",
-                     "",
-                     f"    otter_case(env, {name!r}, {case!r})  # compares with the solution's values"]
+            body += [
+                "",
+                "",
+                f"@test_case(name={case!r}, points=None, hidden=False)",
+                f"def case_{number}(env):",
+                "    from run_public_checks import otter_case",
+                "",
+                f"    otter_case(env, {name!r}, {case!r})  # compares with the solution's values",
+            ]
         (folder / f"{name}.py").write_text("\n".join(body) + "\n")

@@ -135,8 +135,10 @@ def _check_probes(unit: UnitSources) -> None:
     for test in unit.declaration.tests:
         for case in test.cases:
             if case.probe not in defined:
-                raise UserError(f"unit {unit.name}: test {test.name!r}, case {case.name!r}: probe "
-                                f"{case.probe!r} is not a function of probes.py")
+                raise UserError(
+                    f"unit {unit.name}: test {test.name!r}, case {case.name!r}: probe "
+                    f"{case.probe!r} is not a function of probes.py"
+                )
 
 
 def _top_level_names(source: str) -> set[str]:

@@ -44,8 +44,13 @@ def self_grade(unit: UnitSources, zip_path: Path | None = None) -> dict:
     zip_path = zip_path or paths.DIST_DIR / f"{unit.name}-autograder.zip"
     solution = grade_with_zip(zip_path, units.solution_submission(unit))
     starter = grade_with_zip(zip_path, units.starter_submission(unit))
-    return {"unit": unit.name, "solution": solution["score"], "starter": starter["score"],
-            "max": sum(t["max_score"] for t in solution["tests"]), "seconds": solution["execution_time"]}
+    return {
+        "unit": unit.name,
+        "solution": solution["score"],
+        "starter": starter["score"],
+        "max": sum(t["max_score"] for t in solution["tests"]),
+        "seconds": solution["execution_time"],
+    }
 
 
 def self_grade_problems(row: dict) -> list[str]:
@@ -63,8 +68,9 @@ def self_grade_problems(row: dict) -> list[str]:
     """
     problems = []
     if row["max"] <= 0 or row["solution"] != row["max"]:
-        problems.append(f"{row['unit']}: the solution earns {row['solution']:g} / {row['max']:g}, "
-                        "not full marks")
+        problems.append(
+            f"{row['unit']}: the solution earns {row['solution']:g} / {row['max']:g}, not full marks"
+        )
     if row["starter"] != 0:
         problems.append(f"{row['unit']}: the untouched starter earns {row['starter']:g}, not 0")
     return problems
@@ -84,8 +90,15 @@ def format_summary(rows: list[dict]) -> str:
         An aligned table: unit, solution score, starter score, grading seconds.
     """
     head = ("unit", "solution", "starter", "grading s")
-    body = [(r["unit"], f"{r['solution']:g} / {r['max']:g}", f"{r['starter']:g} / {r['max']:g}",
-             f"{r['seconds']:.1f}") for r in rows]
+    body = [
+        (
+            r["unit"],
+            f"{r['solution']:g} / {r['max']:g}",
+            f"{r['starter']:g} / {r['max']:g}",
+            f"{r['seconds']:.1f}",
+        )
+        for r in rows
+    ]
     table = [head, *body]
     width = [max(len(row[i]) for row in table) for i in range(len(head))]
     return "\n".join("  ".join(f"{cell:<{width[i]}}" for i, cell in enumerate(row)) for row in table)
@@ -133,16 +146,18 @@ def reference_problems(unit: UnitSources, scratch: Path) -> list[str]:
         One line per differing key, or one when the keys differ.
     """
     fresh = scratch / runner.REFERENCES
-    runner.record_references(unit.autograder, units.solution_submission(unit), out=fresh,
-                             given_dir=unit.src)
+    runner.record_references(unit.autograder, units.solution_submission(unit), out=fresh, given_dir=unit.src)
     committed = runner.load_references(unit.autograder)
     with np.load(fresh, allow_pickle=False) as data:
         new = {k: data[k] for k in data.files}
     where = f"autograder/{unit.name}/{runner.REFERENCES}"
     redo = f"`gmmcourse refs {unit.name}`"
     problems = [f"{where}: keys differ from a fresh {redo}"] if set(new) != set(committed) else []
-    problems += [f"{where}: {key} differs from a fresh {redo}" for key in sorted(set(new) & set(committed))
-                 if not runner.same_reference(new[key], committed[key])]
+    problems += [
+        f"{where}: {key} differs from a fresh {redo}"
+        for key in sorted(set(new) & set(committed))
+        if not runner.same_reference(new[key], committed[key])
+    ]
     return problems
 
 

@@ -30,8 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-UNSHARE_FLAGS = ("--fork", "--kill-child", "--pid", "--mount-proc", "--net", "--ipc",
-                 "--propagation", "private")
+UNSHARE_FLAGS = (
+    "--fork",
+    "--kill-child",
+    "--pid",
+    "--mount-proc",
+    "--net",
+    "--ipc",
+    "--propagation",
+    "private",
+)
 # Disable a layer for experiments and tests: GMMCOURSE_SANDBOX_DISABLE=landlock,namespaces,cgroup
 DISABLE_ENV = "GMMCOURSE_SANDBOX_DISABLE"
 # For the attack tests only: one folder every worker may also write, where attacks leave notes of
@@ -61,8 +69,11 @@ class Layers:
             out.append("separate uid")
         out.append("rlimits")
         if self.landlock_abi:
-            what = ["files"] + (["tcp"] if self.landlock_abi >= 4 else []) \
+            what = (
+                ["files"]
+                + (["tcp"] if self.landlock_abi >= 4 else [])
                 + (["signals", "abstract sockets"] if self.landlock_abi >= 6 else [])
+            )
             out.append(f"landlock ABI {self.landlock_abi} ({', '.join(what)})")
         if self.unshare:
             out.append("namespaces (pid, mount, net, ipc)")
@@ -196,8 +207,12 @@ def kill_cgroup(path: Path | None, remove: bool = False) -> None:
 def python_paths() -> list[str]:
     """Folders of the running Python installation (interpreter, stdlib, site-packages)."""
     found = []
-    for path in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable),
-                 os.path.dirname(os.path.realpath(sys.executable))):
+    for path in (
+        sys.base_prefix,
+        sys.prefix,
+        os.path.dirname(sys.executable),
+        os.path.dirname(os.path.realpath(sys.executable)),
+    ):
         real = os.path.realpath(path)
         if real not in found and os.path.isdir(real):
             found.append(real)

@@ -285,8 +285,9 @@ def _nothing_to_grade(notes: list[str], spec: Submission, members: dict[str, byt
     return f"nothing to grade: {'; '.join(others)} (the submission holds {shown})"
 
 
-def _collect_one(out: Collected, wanted: str, members: dict[str, bytes], by_name: dict[str, list[str]],
-                 spec: Submission) -> None:
+def _collect_one(
+    out: Collected, wanted: str, members: dict[str, bytes], by_name: dict[str, list[str]], spec: Submission
+) -> None:
     """Add listed file ``wanted`` to ``out`` (a notebook as the module ``submission.py``)."""
     found = _shallowest(by_name.get(wanted, []))
     if not found and spec.kind == "notebook":
@@ -310,14 +311,23 @@ def _collect_one(out: Collected, wanted: str, members: dict[str, bytes], by_name
     out.line_maps["submission.py"] = extracted
 
 
-def _add_helpers(files: dict[str, bytes], by_name: dict[str, list[str]], members: dict[str, bytes],
-                 spec: Submission) -> list[str]:
+def _add_helpers(
+    files: dict[str, bytes], by_name: dict[str, list[str]], members: dict[str, bytes], spec: Submission
+) -> list[str]:
     """Copy the student's other .py files beside the graded ones; returns notes on what was not."""
     notes = []
-    extra = sorted(n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given
-                   and n.isascii() and n[:-3].isidentifier())
-    skipped = sorted(n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given
-                     and n not in extra)
+    extra = sorted(
+        n
+        for n in by_name
+        if n.endswith(".py")
+        and n not in files
+        and n not in spec.given
+        and n.isascii()
+        and n[:-3].isidentifier()
+    )
+    skipped = sorted(
+        n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given and n not in extra
+    )
     for name in extra[:MAX_EXTRA_FILES]:
         files[name] = members[_shallowest(by_name[name])[0]]
     skipped += extra[MAX_EXTRA_FILES:]
@@ -345,10 +355,23 @@ class CaseResult:
 # Exception names that public-case feedback may show. Hidden-case feedback never names one: the
 # student chooses which exception to raise, so a name could carry hidden inputs out.
 _KNOWN_ERRORS = frozenset(
-    [name for name, value in vars(builtins).items()
-     if isinstance(value, type) and issubclass(value, BaseException)]
-    + ["LinAlgError", "AxisError", "UFuncTypeError", "_UFuncNoLoopError", "_UFuncInputCastingError",
-       "_UFuncOutputCastingError", "_ArrayMemoryError", "DTypePromotionError", "WireError"])
+    [
+        name
+        for name, value in vars(builtins).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    + [
+        "LinAlgError",
+        "AxisError",
+        "UFuncTypeError",
+        "_UFuncNoLoopError",
+        "_UFuncInputCastingError",
+        "_UFuncOutputCastingError",
+        "_ArrayMemoryError",
+        "DTypePromotionError",
+        "WireError",
+    ]
+)
 
 # The fixed sentences of hidden-case feedback, one per failure kind.
 HIDDEN = {
@@ -457,8 +480,14 @@ def _run_test(ctx: _Context, test: Test) -> list[CaseResult]:
                 if replace:
                     worker.stop()
                     worker = None
-            results[index] = CaseResult(case.name, case.points_weight, message is None, message or "",
-                                        case.public, outputs if ctx.record else {})
+            results[index] = CaseResult(
+                case.name,
+                case.points_weight,
+                message is None,
+                message or "",
+                case.public,
+                outputs if ctx.record else {},
+            )
     finally:
         if worker is not None:
             worker.stop()
@@ -479,8 +508,9 @@ def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
             raise UserError(f"no reference for {test.name}/{case.name}/{name}; run `gmmcourse refs`")
         verdict = compare(outputs[name], ref)
         if isinstance(verdict, Mismatch):
-            problems.append(f"{name}: {verdict.detail}" if case.public
-                            else f"{name}: {MISMATCH_KINDS[verdict.kind]}")
+            problems.append(
+                f"{name}: {verdict.detail}" if case.public else f"{name}: {MISMATCH_KINDS[verdict.kind]}"
+            )
     return "; ".join(problems) or None
 
 
@@ -514,15 +544,29 @@ def _test_entry(test: Test, cases: list[CaseResult]) -> dict:
     total = sum(c.weight for c in cases)
     earned = sum(c.weight for c in cases if c.passed)  # weights of public cases are 0
     score = round(test.points * earned / total, 4) if total else 0.0
-    lines = [f"{'PASS' if c.passed else 'FAIL'}  {'' if c.public else '[hidden] '}{c.name}"
-             + ("" if c.passed else f": {c.message}") for c in cases]
+    lines = [
+        f"{'PASS' if c.passed else 'FAIL'}  {'' if c.public else '[hidden] '}{c.name}"
+        + ("" if c.passed else f": {c.message}")
+        for c in cases
+    ]
     head = f"{test.description}\n" if test.description else ""
-    return {"name": test.name, "score": score, "max_score": float(test.points),
-            "output": head + "\n".join(lines), "visibility": "visible"}
+    return {
+        "name": test.name,
+        "score": score,
+        "max_score": float(test.points),
+        "output": head + "\n".join(lines),
+        "visibility": "visible",
+    }
 
 
-def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = (),
-          given_dir: Path | None = None):
+def grade(
+    folder: Path,
+    submission: Path,
+    *,
+    record: bool = False,
+    secret_paths: tuple[Path, ...] = (),
+    given_dir: Path | None = None,
+):
     """Grade one submission.
 
     Parameters
@@ -552,10 +596,18 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     refs = {} if record else load_references(folder)
     collected = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
     tests_out, raw = [], {}
-    with hidden_from_workers((folder, *secret_paths, *checkout_secrets())), \
-            Sandbox(folder / "probes.py", collected.files, unit.limits) as sandbox:
-        ctx = _Context(sandbox, refs, record, started + unit.limits.grading_seconds,
-                       unit.limits.grading_seconds, collected.line_maps)
+    with (
+        hidden_from_workers((folder, *secret_paths, *checkout_secrets())),
+        Sandbox(folder / "probes.py", collected.files, unit.limits) as sandbox,
+    ):
+        ctx = _Context(
+            sandbox,
+            refs,
+            record,
+            started + unit.limits.grading_seconds,
+            unit.limits.grading_seconds,
+            collected.line_maps,
+        )
         for test in unit.tests:
             cases = _run_test(ctx, test)
             raw[test.name] = cases
@@ -620,12 +672,16 @@ def same_reference(a: np.ndarray, b: np.ndarray) -> bool:
     if a.dtype.kind in "biu":
         return bool(np.array_equal(a, b))
     inf_a, inf_b = np.isinf(a), np.isinf(b)
-    return bool(np.allclose(a, b, rtol=REFERENCE_RTOL, atol=REFERENCE_ATOL, equal_nan=True)
-                and np.array_equal(inf_a, inf_b) and np.array_equal(a[inf_a], b[inf_b]))
+    return bool(
+        np.allclose(a, b, rtol=REFERENCE_RTOL, atol=REFERENCE_ATOL, equal_nan=True)
+        and np.array_equal(inf_a, inf_b)
+        and np.array_equal(a[inf_a], b[inf_b])
+    )
 
 
-def record_references(folder: Path, solution: Path, out: Path | None = None,
-                      given_dir: Path | None = None) -> Path:
+def record_references(
+    folder: Path, solution: Path, out: Path | None = None, given_dir: Path | None = None
+) -> Path:
     """Run every case against the solution and store its outputs as the reference values.
 
     A value that agrees with the one already stored (``same_reference``) keeps the stored one, and
@@ -650,8 +706,10 @@ def record_references(folder: Path, solution: Path, out: Path | None = None,
         raise UserError("the solution failed while recording references: " + " | ".join(failures[:5]))
     out = Path(out or folder / REFERENCES)
     old = load_references(out.parent) if out.name == REFERENCES and out.is_file() else {}
-    kept = {key: old[key] if key in old and same_reference(old[key], value) else value
-            for key, value in arrays.items()}
+    kept = {
+        key: old[key] if key in old and same_reference(old[key], value) else value
+        for key, value in arrays.items()
+    }
     if set(old) == set(kept) and all(kept[key] is old[key] for key in kept):
         return out  # nothing changed beyond the tolerances: the committed file stays as it is
     buf = io.BytesIO()

@@ -31,8 +31,21 @@ def _describe(exc, submission_dir):
 
 # The course kit's own tools: absent from the Gradescope image, so not importable here either (a
 # notebook's ``import otter`` then fails fast, as it does on Gradescope, instead of taking seconds).
-TOOL_PACKAGES = ("otter", "nbgrader", "gmmcourse", "IPython", "ipykernel", "jupyter_client",
-                 "jupyter_core", "nbformat", "nbclient", "nbconvert", "pytest", "notebook", "jupyterlab")
+TOOL_PACKAGES = (
+    "otter",
+    "nbgrader",
+    "gmmcourse",
+    "IPython",
+    "ipykernel",
+    "jupyter_client",
+    "jupyter_core",
+    "nbformat",
+    "nbclient",
+    "nbconvert",
+    "pytest",
+    "notebook",
+    "jupyterlab",
+)
 
 
 def _block_tools():
