@@ -15,10 +15,11 @@ images and classify the 10 000 test images at the chosen c.
 - scipy: ``multivariate_normal(mu_j, sigma_j + c I).logpdf(x)`` called once per image, timed on a
   small sample of images and EXTRAPOLATED to the full task (the script says from how many).
 
-All numbers come from one run of this script; every time is the best of ``--repeat`` runs of that
+All numbers come from one run of this script; every time is the best of ``--repeats`` runs of that
 step. Nothing here asserts a wall-clock time; the correctness checks compare error counts.
 
-Usage: .venv/bin/python benchmarks/bench_unit1.py [--repeat 3] [--scipy-images 20] [--skip-slow] [--threads N]
+Usage: .venv/bin/python benchmarks/bench_unit1.py [--repeats 3] [--scipy-images 20] [--skip-slow]
+                                                  [--threads N]
 """
 
 from __future__ import annotations
@@ -109,13 +110,14 @@ def plain_log_joint_grid(x_ND, pi_K, mu_KD, sigma_KDD, c_C):
             lam_D, U_DD = np.linalg.eigh(sigma_KDD[k] + c * np.eye(D))
             proj_sq_ND = np.square((x_ND - mu_KD[k]) @ U_DD)
             out_CNK[i, :, k] = np.log(pi_K[k]) - 0.5 * (
-                D * np.log(2 * np.pi) + np.log(lam_D).sum() + proj_sq_ND @ (1.0 / lam_D))
+                D * np.log(2 * np.pi) + np.log(lam_D).sum() + proj_sq_ND @ (1.0 / lam_D)
+            )
     return out_CNK
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per fast step (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per fast step (best is kept)")
     parser.add_argument("--scipy-images", type=int, default=20, help="images timed for the scipy estimate")
     parser.add_argument("--skip-slow", action="store_true", help="skip the plain and direct baselines")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads for the whole run")
@@ -141,13 +143,14 @@ def run(args) -> int:
     x_valid, y_valid = x_train[valid_idx], y_train[valid_idx]
 
     # ---------------------------------------------------------------- fast path, step by step
-    r = args.repeat
+    r = args.repeats
     steps = {}
     fit = nb["fit_generative_model"]
     steps["fit on 50 000"], (pi50, mu50, sigma50) = best_time(lambda: fit(x_fit, y_fit), r)
     steps["decompose (10 classes)"], parts50 = best_time(lambda: nb["decompose"](sigma50), r)
     steps[f"sweep {len(grid)} c on 10 000"], lj_CNK = best_time(
-        lambda: nb["log_joint_sweep"](x_valid, pi50, mu50, parts50, grid), r)
+        lambda: nb["log_joint_sweep"](x_valid, pi50, mu50, parts50, grid), r
+    )
     valid_errors = np.count_nonzero(lj_CNK.argmax(axis=2) != y_valid, axis=1)
     best_c = float(grid[np.argmin(valid_errors)])
     counts_fit, counts_valid = np.bincount(y_fit, minlength=10), np.bincount(y_valid, minlength=10)
@@ -157,7 +160,8 @@ def run(args) -> int:
 
     steps["refit on 60 000 (fit 10 000 + combine)"], (pi, mu, sigma) = best_time(refit, r)
     steps["predict 10 000 test (incl. decompose)"], yhat = best_time(
-        lambda: nb["predict"](x_test, pi, mu, sigma, best_c), r)
+        lambda: nb["predict"](x_test, pi, mu, sigma, best_c), r
+    )
     test_errors = int(np.count_nonzero(yhat != y_test))
     fast = sum(steps.values())
 
@@ -178,12 +182,15 @@ def run(args) -> int:
     print(f"  (a refit on 60 000 from scratch takes {scratch_s:.2f} s and gives the same test labels)")
 
     with threadpool_limits(limits=1, user_api="blas"):
-        one_thread = sum(best_time(fn, 1)[0] for fn in (
-            lambda: fit(x_fit, y_fit),
-            lambda: nb["log_joint_sweep"](x_valid, pi50, mu50, nb["decompose"](sigma50), grid),
-            refit,
-            lambda: nb["predict"](x_test, pi, mu, sigma, best_c),
-        ))
+        one_thread = sum(
+            best_time(fn, 1)[0]
+            for fn in (
+                lambda: fit(x_fit, y_fit),
+                lambda: nb["log_joint_sweep"](x_valid, pi50, mu50, nb["decompose"](sigma50), grid),
+                refit,
+                lambda: nb["predict"](x_test, pi, mu, sigma, best_c),
+            )
+        )
     print(f"  {'same total with 1 BLAS thread':40s} {one_thread:7.2f} s")
 
     rows = [("fast (decompose once per class)", fast, "measured")]
@@ -201,9 +208,14 @@ def run(args) -> int:
         rows.append(("plain (eigh of sigma + cI per c)", plain, "measured"))
 
         start = time.perf_counter()
-        direct_errors = np.array([
-            np.count_nonzero(nb["class_log_joint"](x_valid, pi50, mu50, sigma50, c).argmax(axis=1) != y_valid)
-            for c in grid])
+        direct_errors = np.array(
+            [
+                np.count_nonzero(
+                    nb["class_log_joint"](x_valid, pi50, mu50, sigma50, c).argmax(axis=1) != y_valid
+                )
+                for c in grid
+            ]
+        )
         direct_test = nb["class_log_joint"](x_test, pi, mu, sigma, best_c).argmax(axis=1)
         direct = fits + time.perf_counter() - start
         assert np.array_equal(direct_errors, valid_errors), (direct_errors, valid_errors)
@@ -229,16 +241,25 @@ def run(args) -> int:
     n_builds = 10 * (len(grid) + 1)
     n_calls = 10 * (len(grid) * N_VALID + len(y_test))
     scipy_total = fits + n_builds * per_build + n_calls * per_call
-    rows.append(("scipy logpdf per image", scipy_total,
-                 f"EXTRAPOLATED from {n_img} images x 10 classes x 2 values of c"))
-    print(f"\nscipy: {per_build * 1e3:.0f} ms per frozen distribution, {per_call * 1e6:.0f} us per"
-          f" logpdf call; the task needs {n_builds} distributions and {n_calls:,} calls")
+    rows.append(
+        (
+            "scipy logpdf per image",
+            scipy_total,
+            f"EXTRAPOLATED from {n_img} images x 10 classes x 2 values of c",
+        )
+    )
+    print(
+        f"\nscipy: {per_build * 1e3:.0f} ms per frozen distribution, {per_call * 1e6:.0f} us per"
+        f" logpdf call; the task needs {n_builds} distributions and {n_calls:,} calls"
+    )
 
     print(f"\n{'method':36s} {'seconds':>9s} {'x fast':>8s}  how")
     for name, seconds, how in rows:
         print(f"{name:36s} {seconds:9.1f} {seconds / fast:8.1f}  {how}")
-    print("(each total includes the fits: the fast path pools two fits; the baselines reuse its"
-          " 50 000-image fit and add the refit from scratch)")
+    print(
+        "(each total includes the fits: the fast path pools two fits; the baselines reuse its"
+        " 50 000-image fit and add the refit from scratch)"
+    )
     return 0
 
 

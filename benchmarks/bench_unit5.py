@@ -7,10 +7,10 @@
   im2col (0/1 selection matrices and one matrix product) against a plain implementation with a
   Python loop over output pixels (conv) or input pixels (transposed conv), checked to agree.
 
-All numbers come from one run; each time is the best of ``--repeat`` runs. The load average is
+All numbers come from one run; each time is the best of ``--repeats`` runs. The load average is
 printed beside them (the machine may be shared). Nothing here asserts a wall-clock time.
 
-Usage: python benchmarks/bench_unit5.py [--batches 20] [--repeat 3] [--threads 2]
+Usage: python benchmarks/bench_unit5.py [--batches 20] [--repeats 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -22,40 +22,33 @@ import time
 from functools import partial
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 128
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", type=int, default=20, help="training steps timed per model")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
-    args = ap.parse_args()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
 
+def best(f, repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls of ``f``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def time_training(args) -> None:
+    """Seconds of ``args.batches`` training steps of each VAE, extrapolated to one epoch."""
     import autograd
     import numpy as np
-
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root / "solutions" / "unit5_density_models" / "src"))
     import vae_models
     from adam import adam_step
-    from layers import conv2d, conv_transpose2d
     from vae_objective import batch_elbo
 
     from gmmcourse.data import load_mnist
 
-    def best(f):
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            f()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, BLAS threads {args.threads}")
     images, _ = load_mnist("train")
     x = (images.reshape(-1, 784) / 255.0).astype(np.float32)
-    batches_per_epoch = int(np.ceil(len(x) / 128))
+    batches_per_epoch = int(np.ceil(len(x) / BATCH))
     for kind, kw in (("mlp", {"hidden": 512}), ("conv", {})):
         init, encode, decode = vae_models.MODELS[kind]
         rng = np.random.default_rng(0)
@@ -70,47 +63,64 @@ def main() -> None:
 
         def steps(params=params, m=m, v=v, loss_grad=loss_grad):
             for t in range(1, args.batches + 1):
-                _, g = loss_grad(params, x[(t - 1) * 128:t * 128])
+                _, g = loss_grad(params, x[(t - 1) * BATCH : t * BATCH])
                 params, m, v = adam_step(params, g, m, v, t)
 
-        seconds = best(steps)
-        print(f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
-              f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s")
+        seconds = best(steps, args.repeats)
+        print(
+            f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
+            f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s"
+        )
 
-    def loop_conv2d(xb, W, b, stride, padding):
-        N, C, H, Wd = xb.shape
-        O, _, K, _ = W.shape
-        xp = np.pad(xb, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-        H_out, W_out = (H + 2 * padding - K) // stride + 1, (Wd + 2 * padding - K) // stride + 1
-        y = np.zeros((N, O, H_out, W_out), dtype=xb.dtype)
-        for a in range(H_out):
-            for c in range(W_out):
-                patch = xp[:, :, stride * a:stride * a + K, stride * c:stride * c + K]
-                y[:, :, a, c] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3])) + b
-        return y
 
-    def loop_conv_transpose2d(xb, W, b, stride, padding, output_padding):
-        N, C, H, Wd = xb.shape
-        _, O, K, _ = W.shape
-        H_out = (H - 1) * stride - 2 * padding + K + output_padding
-        W_out = (Wd - 1) * stride - 2 * padding + K + output_padding
-        full = np.zeros((N, O, H_out + 2 * padding + K, W_out + 2 * padding + K), dtype=xb.dtype)
-        for h in range(H):
-            for w in range(Wd):
-                full[:, :, stride * h:stride * h + K, stride * w:stride * w + K] += np.tensordot(
-                    xb[:, :, h, w], W, axes=([1], [0]))
-        return full[:, :, padding:padding + H_out, padding:padding + W_out] + b[None, :, None, None]
+def loop_conv2d(xb, W, b, stride, padding):
+    """conv2d with a Python loop over output pixels (the plain baseline)."""
+    import numpy as np
+
+    N, C, H, Wd = xb.shape
+    O, _, K, _ = W.shape
+    xp = np.pad(xb, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    H_out, W_out = (H + 2 * padding - K) // stride + 1, (Wd + 2 * padding - K) // stride + 1
+    y = np.zeros((N, O, H_out, W_out), dtype=xb.dtype)
+    for a in range(H_out):
+        for c in range(W_out):
+            patch = xp[:, :, stride * a : stride * a + K, stride * c : stride * c + K]
+            y[:, :, a, c] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3])) + b
+    return y
+
+
+def loop_conv_transpose2d(xb, W, b, stride, padding, output_padding):
+    """conv_transpose2d with a Python loop over input pixels (the plain baseline)."""
+    import numpy as np
+
+    N, C, H, Wd = xb.shape
+    _, O, K, _ = W.shape
+    H_out = (H - 1) * stride - 2 * padding + K + output_padding
+    W_out = (Wd - 1) * stride - 2 * padding + K + output_padding
+    full = np.zeros((N, O, H_out + 2 * padding + K, W_out + 2 * padding + K), dtype=xb.dtype)
+    for h in range(H):
+        for w in range(Wd):
+            full[:, :, stride * h : stride * h + K, stride * w : stride * w + K] += np.tensordot(
+                xb[:, :, h, w], W, axes=([1], [0])
+            )
+    return full[:, :, padding : padding + H_out, padding : padding + W_out] + b[None, :, None, None]
+
+
+def time_layers(args) -> None:
+    """The conv VAE's four layers on one batch: the solution's im2col against the pixel loops."""
+    import numpy as np
+    from layers import conv2d, conv_transpose2d
 
     rng = np.random.default_rng(1)
     f32 = np.float32
     layers = [
-        ("conv 1->16, 28->14", False, rng.random((128, 1, 28, 28), dtype=f32), (16, 1, 3, 3), 16, ()),
-        ("conv 16->32, 14->7", False, rng.random((128, 16, 14, 14), dtype=f32), (32, 16, 3, 3), 32, ()),
-        ("convT 32->16, 7->14", True, rng.random((128, 32, 7, 7), dtype=f32), (32, 16, 3, 3), 16, (1,)),
-        ("convT 16->1, 14->28", True, rng.random((128, 16, 14, 14), dtype=f32), (16, 1, 3, 3), 1, (1,)),
+        ("conv 1->16, 28->14", False, rng.random((BATCH, 1, 28, 28), dtype=f32), (16, 1, 3, 3), 16),
+        ("conv 16->32, 14->7", False, rng.random((BATCH, 16, 14, 14), dtype=f32), (32, 16, 3, 3), 32),
+        ("convT 32->16, 7->14", True, rng.random((BATCH, 32, 7, 7), dtype=f32), (32, 16, 3, 3), 16),
+        ("convT 16->1, 14->28", True, rng.random((BATCH, 16, 14, 14), dtype=f32), (16, 1, 3, 3), 1),
     ]
     fast_total = loop_total = 0.0
-    for name, transposed, xb, wshape, n_out, _ in layers:
+    for name, transposed, xb, wshape, n_out in layers:
         W = rng.standard_normal(wshape).astype(f32)
         b = rng.standard_normal(n_out).astype(f32)
         if transposed:
@@ -120,14 +130,33 @@ def main() -> None:
             fast = partial(conv2d, xb, W, b, 2, 1)
             plain = partial(loop_conv2d, xb, W, b, 2, 1)
         err = float(np.max(np.abs(fast() - plain())))
-        t_fast, t_loop = best(fast), best(plain)
+        t_fast, t_loop = best(fast, args.repeats), best(plain, args.repeats)
         fast_total += t_fast
         loop_total += t_loop
-        print(f"{name:22s} im2col {t_fast * 1e3:7.1f} ms   pixel loop {t_loop * 1e3:7.1f} ms   "
-              f"im2col / loop = {t_fast / t_loop:5.2f}   max |diff| {err:.1e}")
-    print(f"all four layers, batch of 128: im2col {fast_total * 1e3:.1f} ms, "
-          f"pixel loop {loop_total * 1e3:.1f} ms, ratio {fast_total / loop_total:.2f}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"{name:22s} im2col {t_fast * 1e3:7.1f} ms   pixel loop {t_loop * 1e3:7.1f} ms   "
+            f"im2col / loop = {t_fast / t_loop:5.2f}   max |diff| {err:.1e}"
+        )
+    print(
+        f"all four layers, batch of {BATCH}: im2col {fast_total * 1e3:.1f} ms, "
+        f"pixel loop {loop_total * 1e3:.1f} ms, ratio {fast_total / loop_total:.2f}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+def main() -> None:
+    """Parse the flags, fix the BLAS threads before numpy loads, run both measurements."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, default=20, help="training steps timed per model")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (best is kept)")
+    ap.add_argument("--threads", type=int, default=2, help="BLAS threads")
+    args = ap.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    sys.path.insert(0, str(ROOT / "solutions" / "unit5_density_models" / "src"))
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, BLAS threads {args.threads}")
+    time_training(args)
+    time_layers(args)
 
 
 if __name__ == "__main__":

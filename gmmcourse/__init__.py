@@ -1,7 +1,7 @@
 """gmmcourse: a course kit on Gaussian generative models.
 
 Sub-packages: :mod:`gmmcourse.data` (validated data loading and the tops build),
-:mod:`gmmcourse.release` (student releases from the one solution source),
+:mod:`gmmcourse.build` (student releases and autograder zips from the one solution source),
 :mod:`gmmcourse.grading` (the hardened autograder shared by every unit).
 """
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from gmmcourse import paths
@@ -29,58 +28,61 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_build(args) -> int:
-    from gmmcourse import release
+    from gmmcourse.build import pipeline, progress, units, verify
 
-    units = paths.resolve_units(args.units)
     rows = []
-    for unit in units:
-        started = time.monotonic()
-        print(f"building {unit} ...", flush=True)
-        release.build_unit(unit)
-        row = release.self_grade(unit)
-        print(f"  built and self-graded in {time.monotonic() - started:.1f} s", flush=True)
-        rows.append(row)
+    for unit in paths.resolve_units(args.units):
+        started = progress.unit_started("building", unit)
+        pipeline.build_unit(unit)
+        progress.step("self-grade: solution and untouched starter through the autograder zip")
+        rows.append(verify.self_grade(units.unit_sources(unit)))
+        progress.unit_done(started, "built and self-graded")
     print()
-    print(release.format_summary(rows))
-    bad = [r["unit"] for r in rows
-           if r["crashed"] or r["solution"] != r["max"] or r["starter"] != 0]
+    print(verify.format_summary(rows))
+    bad = [row["unit"] for row in rows if verify.self_grade_problems(row)]
     if bad:
-        print(f"error: self-grading failed for {', '.join(bad)} (solution must earn full marks, "
-              f"the untouched starter zero)", file=sys.stderr)
+        print(
+            f"error: self-grading failed for {', '.join(bad)} (solution must earn full marks, "
+            f"the untouched starter zero)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
 def _cmd_check(args) -> int:
-    from gmmcourse import release
+    from gmmcourse.build import progress, verify
 
     problems = []
     for unit in paths.resolve_units(args.units):
-        problems.extend(release.check_unit(unit))
+        started = progress.unit_started("checking", unit)
+        found = verify.check_unit(unit)
+        progress.unit_done(started, f"{len(found)} problem(s) found" if found else "up to date")
+        problems.extend(found)
     for line in problems:
         print(line)
     if problems:
-        print(f"error: {len(problems)} problem(s); generated files must match a fresh build",
-              file=sys.stderr)
+        print(f"error: {len(problems)} problem(s); generated files must match a fresh build", file=sys.stderr)
         return 1
     print("generated files, references and releases are up to date")
     return 0
 
 
 def _cmd_refs(args) -> int:
-    from gmmcourse import release
+    from gmmcourse.build import units
     from gmmcourse.grading import runner
 
     for unit in paths.resolve_units(args.units):
-        src = release.unit_sources(unit)
-        out = runner.record_references(src.autograder, release.solution_submission(src), given_dir=src.src)
-        print(f"wrote {out.relative_to(paths.REPO_ROOT)}")
+        print(f"recording references of {unit} (every case run on the solution) ...", flush=True)
+        src = units.load(unit, references=False)
+        out = runner.record_references(src.autograder, units.solution_submission(src), given_dir=src.src)
+        print(f"  wrote {out.relative_to(paths.REPO_ROOT)}", flush=True)
     return 0
 
 
 def _cmd_grade(args) -> int:
-    from gmmcourse import release
-    from gmmcourse.grading import runner
+    from gmmcourse.build.package import grade_with_zip
+    from gmmcourse.grading import layers, runner
 
     (unit,) = paths.resolve_units([args.unit])
     zip_path = paths.DIST_DIR / f"{unit}-autograder.zip"
@@ -89,10 +91,8 @@ def _cmd_grade(args) -> int:
     submission = Path(args.submission)
     if not submission.exists():
         raise UserError(f"submission not found: {submission}")
-    from gmmcourse.grading import layers
-
     print(layers.describe(layers.detect()), flush=True)
-    results = release.grade_with_zip(zip_path, submission)
+    results = grade_with_zip(zip_path, submission)
     print(runner.format_table(results))
     if args.results:
         runner.write_results(results, Path(args.results))
@@ -103,8 +103,13 @@ def _cmd_grade(args) -> int:
 def _cmd_grade_all(args) -> int:
     from gmmcourse import grade_all
 
-    return grade_all.grade_all(args.unit, Path(args.submissions), Path(args.out), jobs=args.jobs,
-                               autograder=Path(args.autograder) if args.autograder else None)
+    return grade_all.grade_all(
+        args.unit,
+        Path(args.submissions),
+        Path(args.out),
+        jobs=args.jobs,
+        autograder=Path(args.autograder) if args.autograder else None,
+    )
 
 
 def _cmd_build_tops(args) -> int:
@@ -114,6 +119,7 @@ def _cmd_build_tops(args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``gmmcourse`` command and its subcommands."""
     parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("build", help="build releases and autograder zips, then self-grade")
@@ -132,14 +138,29 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_grade)
     p = sub.add_parser("grade-all", help="grade a whole class (a folder or a Gradescope export zip)")
     p.add_argument("unit", metavar="UNIT")
-    p.add_argument("submissions", metavar="SUBMISSIONS",
-                   help="a folder with one file, folder or zip per submission, or a Gradescope export zip")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="scores.csv, histogram.png and results/ go here; a re-run grades only what changed")
-    p.add_argument("--jobs", metavar="N", type=int, default=None,
-                   help="gradings at a time (default: the number of cores)")
-    p.add_argument("--autograder", metavar="ZIP",
-                   help="grade with this autograder zip (default: dist/UNIT-autograder.zip)")
+    p.add_argument(
+        "submissions",
+        metavar="SUBMISSIONS",
+        help="a folder with one file, folder or zip per submission, or a Gradescope export zip",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="scores.csv, histogram.png and results/ go here; a re-run grades only what changed",
+    )
+    p.add_argument(
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="gradings at a time (default: the number of cores)",
+    )
+    p.add_argument(
+        "--autograder",
+        metavar="ZIP",
+        help="grade with this autograder zip (default: dist/UNIT-autograder.zip)",
+    )
     p.set_defaults(func=_cmd_grade_all)
     p = sub.add_parser("data", help="data tools")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -151,6 +172,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``gmmcourse`` command; return its exit status (2 for a user error)."""
     try:
         args = make_parser().parse_args(argv)
         return args.func(args)

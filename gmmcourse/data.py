@@ -119,7 +119,7 @@ def _read_file_bytes(path: Path) -> bytes:
 
 
 def _is_gzip(path: Path, raw: bytes) -> bool:
-    """True if ``path`` should be gunzipped: it ends in ``.gz`` or starts with the gzip magic."""
+    """Tell whether ``path`` should be gunzipped: it ends in ``.gz`` or starts with the gzip magic."""
     return path.suffix == ".gz" or raw[:2] == b"\x1f\x8b"
 
 
@@ -281,7 +281,7 @@ def _read_checked_idx(path: Path, expected_sha256: str, what: str = "idx") -> np
 
 
 def _idx_file(folder: Path, base: str) -> Path | None:
-    """The file ``base.gz`` or ``base`` in ``folder`` (gzip preferred), or None if neither exists."""
+    """Return the file ``base.gz`` or ``base`` in ``folder`` (gzip preferred), or None if neither exists."""
     for name in (f"{base}.gz", base):
         candidate = folder / name
         if candidate.is_file():
@@ -391,7 +391,7 @@ def load_mnist(split: str, size: int = 28, *, mnist_dir: str | os.PathLike | Non
 
 
 def _load_mnist_resized(folder: Path, split: str, size: int):
-    """The ``size != 28`` branch of :func:`load_mnist`, with its on-disk cache.
+    """Load resized MNIST: the ``size != 28`` branch of :func:`load_mnist`, with its on-disk cache.
 
     The cache file name carries the SHA-256 of the source images file *as stored* (compressed or
     not). A cache file is only written after the source has passed the full uncompressed checksum,
@@ -531,7 +531,7 @@ def _interpolation_matrix(n_in: int = TOPS_SIDE_IN, n_out: int = TOPS_SIDE_OUT) 
 
 
 def _spline_resample_one(image: np.ndarray) -> np.ndarray:
-    """The reference resampling of one scaled 28x28 image: FITPACK's bicubic interpolating spline."""
+    """Resample one scaled 28x28 image the reference way: FITPACK's bicubic interpolating spline."""
     from scipy.interpolate import RectBivariateSpline
 
     grid = np.arange(TOPS_SIDE_IN, dtype=np.float64)
@@ -647,7 +647,7 @@ def _select_tops_images(path: Path, rows, sources: dict[str, tuple[np.ndarray, n
 
 
 def _tops_csv_bytes(features: np.ndarray) -> bytes:
-    """The CSV text of feature rows: header pixel000..pixel399, ``%.3g``, ``\\n`` line ends."""
+    """Return the CSV text of feature rows: header pixel000..pixel399, ``%.3g``, newline line ends."""
     buffer = io.StringIO()
     np.savetxt(
         buffer,

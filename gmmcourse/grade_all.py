@@ -8,7 +8,7 @@ give each student's ``:name:``, ``:email:`` and ``:sid:`` (Ruby-symbol keys; a g
 lists several); usually all of it sits under one top folder (``assignment_<id>_export/``). A
 folder holding a ``submission_metadata.yml`` (an unpacked export) is read the same way.
 
-Every submission is graded by :func:`gmmcourse.release.grade_with_zip`, the code path of
+Every submission is graded by :func:`gmmcourse.build.package.grade_with_zip`, the code path of
 ``gmmcourse grade`` and of the Gradescope zip, in a child process of its own (so its sandbox is
 its own too), ``jobs`` at a time. Written to DIR, each file atomically:
 
@@ -89,8 +89,10 @@ def _strip_colons(value):
 
 
 def read_metadata(path: Path) -> dict[str, dict]:
-    """``submission_metadata.yml`` as {folder name: {"name", "email", "sid"}} (several submitters
-    of a group submission joined with "; ")."""
+    """Read ``submission_metadata.yml`` as {folder name: {"name", "email", "sid"}}.
+
+    The several submitters of a group submission are joined with "; ".
+    """
     import yaml
 
     try:
@@ -105,17 +107,26 @@ def read_metadata(path: Path) -> dict[str, dict]:
     for folder, record in data.items():
         submitters = record.get("submitters") if isinstance(record, dict) else None
         submitters = [s for s in submitters or [] if isinstance(s, dict)]
-        people[folder] = {key: "; ".join(str(s.get(key) or "") for s in submitters)
-                          for key in ("name", "email", "sid")}
+        people[folder] = {
+            key: "; ".join(str(s.get(key) or "") for s in submitters) for key in ("name", "email", "sid")
+        }
     return people
 
 
 def _list_folder(folder: Path, skip: Path | None) -> list[Entry]:
-    """One entry per folder or file; a file's id is its name without the suffix (``alice.zip`` is
-    ``alice``) unless another entry has that id already."""
-    found = sorted(p for p in folder.iterdir()
-                   if not p.name.startswith(".") and p.name != METADATA
-                   and (skip is None or p.resolve() != skip) and (p.is_dir() or p.is_file()))
+    """List one entry per folder or file of ``folder``.
+
+    A file's id is its name without the suffix (``alice.zip`` is ``alice``) unless another entry
+    has that id already.
+    """
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".")
+        and p.name != METADATA
+        and (skip is None or p.resolve() != skip)
+        and (p.is_dir() or p.is_file())
+    )
     stems = [p.name if p.is_dir() else p.stem for p in found]
     people = read_metadata(folder / METADATA) if (folder / METADATA).is_file() else {}
     entries = []
@@ -130,8 +141,10 @@ def _unpack_export(export: Path, work: Path) -> Path:
     try:
         with zipfile.ZipFile(export) as zf:
             infos = zf.infolist()
-            found = sorted((i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == METADATA),
-                           key=lambda name: name.count("/"))
+            found = sorted(
+                (i.filename for i in infos if i.filename.rsplit("/", 1)[-1] == METADATA),
+                key=lambda name: name.count("/"),
+            )
             if not found:
                 raise UserError(f"{export} is not a Gradescope export: it holds no {METADATA}")
             if sum(i.file_size for i in infos) > MAX_EXPORT_BYTES:
@@ -144,13 +157,12 @@ def _unpack_export(export: Path, work: Path) -> Path:
 
 
 def read_class(submissions: Path, work: Path, skip: Path | None = None) -> list[Entry]:
-    """The submissions of a folder or of a Gradescope export zip (unpacked into ``work``)."""
+    """Return the submissions of a folder or of a Gradescope export zip (unpacked into ``work``)."""
     if submissions.is_dir():
         entries = _list_folder(submissions, skip)
     elif submissions.is_file():
         if not zipfile.is_zipfile(submissions):
-            raise UserError(f"{submissions} is neither a folder of submissions nor a Gradescope "
-                            f"export zip")
+            raise UserError(f"{submissions} is neither a folder of submissions nor a Gradescope export zip")
         entries = _list_folder(_unpack_export(submissions, work), skip)
     else:
         raise UserError(f"submissions not found: {submissions}")
@@ -185,14 +197,17 @@ def check_unit_matches(entries: list[Entry], unit: str, where: Path) -> None:
         return
     others = [u for u in paths.available_units() if u != unit and seen & unit_file_names(u)]
     hint = f" (they match {', '.join(others)})" if others else ""
-    raise UserError(f"no submission in {where} holds a file of {unit} such as {min(wanted)}{hint}; "
-                    f"is it another assignment?")
+    raise UserError(
+        f"no submission in {where} holds a file of {unit} such as {min(wanted)}{hint}; "
+        f"is it another assignment?"
+    )
 
 
 # --------------------------------------------------------------------------- content hashes and files
 
 
 def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a file's content, in hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -204,8 +219,11 @@ def content_key(path: Path, autograder_digest: str) -> str:
     """Hash of everything a grading depends on: the autograder zip and the submission's files."""
     digest = hashlib.sha256(HASH_VERSION + autograder_digest.encode() + b"\n")
     if path.is_dir():
-        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*")
-                       if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts)
+        files = sorted(
+            (p.relative_to(path).as_posix(), p)
+            for p in path.rglob("*")
+            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+        )
     else:
         files = [(path.name, path)]
     for rel, file in files:
@@ -231,8 +249,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def readable_by_others(path: Path) -> bool:
-    """Whether a user other than the owner can reach ``path`` and read it (every folder above
-    it searchable by others, the path itself readable by others)."""
+    """Tell whether a user other than the owner can reach ``path`` and read it.
+
+    That is: every folder above it searchable by others, the path itself readable by others.
+    """
     path = path.resolve()
     try:
         if not all(stat.S_IMODE(p.stat().st_mode) & 0o001 for p in path.parents):
@@ -256,6 +276,7 @@ class ResultStore:
             stale.unlink(missing_ok=True)
 
     def is_current(self, entry_id: str, key: str) -> bool:
+        """Tell whether ``entry_id`` has results graded from content hash ``key``."""
         hash_file = self.folder / f"{entry_id}.hash"
         try:
             if hash_file.read_text().strip() != key:
@@ -274,10 +295,12 @@ class ResultStore:
             if key is not None:
                 write_atomic(hash_file, key.encode() + b"\n")
         except OSError as exc:
-            raise UserError(f"cannot write the results of {entry_id} in {self.folder}: "
-                            f"{exc.strerror}") from None
+            raise UserError(
+                f"cannot write the results of {entry_id} in {self.folder}: {exc.strerror}"
+            ) from None
 
     def load(self, entry_id: str) -> dict:
+        """Return the stored results of ``entry_id``."""
         return json.loads((self.folder / f"{entry_id}.json").read_text())
 
 
@@ -294,8 +317,10 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class Batch:
-    """Grades submissions in child processes (``python -m gmmcourse.grade_all ZIP SUBMISSION``),
-    called from up to ``jobs`` threads at once; :meth:`stop` ends every running child."""
+    """Grades submissions in child processes (``python -m gmmcourse.grade_all ZIP SUBMISSION``).
+
+    It is called from up to ``jobs`` threads at once; :meth:`stop` ends every running child.
+    """
 
     def __init__(self, zip_path: Path, store: ResultStore):
         self.zip_path = zip_path
@@ -314,8 +339,13 @@ class Batch:
                 return None
             child = subprocess.Popen(
                 [sys.executable, "-m", "gmmcourse.grade_all", str(self.zip_path), str(entry.path)],
-                cwd=_PACKAGE_PARENT, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)  # Ctrl-C reaches it through stop()
+                cwd=_PACKAGE_PARENT,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )  # Ctrl-C reaches it through stop()
             self._children.add(child)
         try:
             out, err = child.communicate()
@@ -339,13 +369,19 @@ class Batch:
             if isinstance(report, dict) and report.get("kind") == "submission":
                 return Outcome(_failure(report["reason"]), cacheable=True)
             if isinstance(report, dict):
-                return Outcome(_failure(f"the grader failed: {report.get('reason')}"), cacheable=False,
-                               grader_failed=True)
+                return Outcome(
+                    _failure(f"the grader failed: {report.get('reason')}"),
+                    cacheable=False,
+                    grader_failed=True,
+                )
         if self.stopping:
             return None
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        return Outcome(_failure(f"the grader process ended with status {returncode}: {_one_line(tail[0])}"),
-                       cacheable=False, grader_failed=True)
+        return Outcome(
+            _failure(f"the grader process ended with status {returncode}: {_one_line(tail[0])}"),
+            cacheable=False,
+            grader_failed=True,
+        )
 
     def stop(self, sig: int) -> int:
         """Stop starting gradings and send ``sig`` to the running ones; returns how many run."""
@@ -367,14 +403,19 @@ def _wait_for(futures, timeout: float | None) -> bool:
 
 
 def _interrupted(batch: Batch, futures: list, announce: bool) -> None:
-    """Cancel what has not started and let the running children end their sandboxes (SIGINT);
-    SIGKILL after STOP_SECONDS or a second Ctrl-C."""
+    """Cancel what has not started and let the running children end their sandboxes (SIGINT).
+
+    They get SIGKILL after STOP_SECONDS or a second Ctrl-C.
+    """
     for future in futures:
         future.cancel()
     running = batch.stop(signal.SIGINT)
     if announce:
-        print(f"\ninterrupted: stopping {running} running grading(s) (Ctrl-C again to kill them)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\ninterrupted: stopping {running} running grading(s) (Ctrl-C again to kill them)",
+            file=sys.stderr,
+            flush=True,
+        )
     deadline = time.monotonic() + STOP_SECONDS
     killed = False
     while True:
@@ -394,16 +435,18 @@ def grade_entries(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label:
 
     outcomes: dict[str, Outcome] = {}
     futures: dict[concurrent.futures.Future, Entry] = {}
-    bar = tqdm(total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(todo), desc=label, unit="submission", disable=None, file=sys.stderr, dynamic_ncols=True
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade-all") as pool:
         try:
             for entry, key in todo:
                 futures[pool.submit(batch.grade, entry, key)] = entry
             pending = set(futures)
             while pending:
-                done, pending = concurrent.futures.wait(pending, timeout=0.5,
-                                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED
+                )
                 for future in done:
                     outcome = future.result()
                     if outcome is not None:
@@ -413,11 +456,17 @@ def grade_entries(batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label:
         except BaseException as exc:  # Ctrl-C, or a result that could not be written
             bar.close()
             _interrupted(batch, list(futures), announce=isinstance(exc, KeyboardInterrupt))
-            saved = sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None
-                        and f.result() is not None)
-            print(f"stopped: {saved} of {len(todo)} submission(s) graded in this run are saved; "
-                  f"{SCORES} was not updated; run the same command again to grade the rest",
-                  file=sys.stderr, flush=True)
+            saved = sum(
+                1
+                for f in futures
+                if f.done() and not f.cancelled() and f.exception() is None and f.result() is not None
+            )
+            print(
+                f"stopped: {saved} of {len(todo)} submission(s) graded in this run are saved; "
+                f"{SCORES} was not updated; run the same command again to grade the rest",
+                file=sys.stderr,
+                flush=True,
+            )
             raise
         finally:
             bar.close()
@@ -441,15 +490,25 @@ def _number(x: float) -> str:
 
 
 def scores_csv(entries: list[Entry], all_results: list[dict], columns) -> bytes:
+    """Return scores.csv: one row per submission, one column per test, the grader's output line."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     max_score = sum(m for _, m in columns)
     writer.writerow(["id", "name", "email", "sid", "total", "max", *(n for n, _ in columns), "output"])
     for entry, results in zip(entries, all_results, strict=True):
         by_test = {t["name"]: t["score"] for t in results.get("tests", [])}
-        writer.writerow([entry.id, entry.name, entry.email, entry.sid, _number(results["score"]),
-                         _number(max_score), *(_number(by_test.get(n, 0.0)) for n, _ in columns),
-                         _one_line(results.get("output", ""))])
+        writer.writerow(
+            [
+                entry.id,
+                entry.name,
+                entry.email,
+                entry.sid,
+                _number(results["score"]),
+                _number(max_score),
+                *(_number(by_test.get(n, 0.0)) for n, _ in columns),
+                _one_line(results.get("output", "")),
+            ]
+        )
     return buf.getvalue().encode()
 
 
@@ -460,23 +519,36 @@ def summary_table(all_results: list[dict], columns) -> str:
 
     def stats(name, points, values):
         full = sum(v >= points - 1e-9 for v in values) if points > 0 else 0
-        rows.append((name, f"{points:g}", f"{sum(values) / n:.2f}", f"{min(values):g}", f"{max(values):g}",
-                     f"{full} / {n}"))
+        rows.append(
+            (
+                name,
+                f"{points:g}",
+                f"{sum(values) / n:.2f}",
+                f"{min(values):g}",
+                f"{max(values):g}",
+                f"{full} / {n}",
+            )
+        )
 
     for name, points in columns:
-        stats(name, points, [next((t["score"] for t in r.get("tests", []) if t["name"] == name), 0.0)
-                             for r in all_results])
+        stats(
+            name,
+            points,
+            [next((t["score"] for t in r.get("tests", []) if t["name"] == name), 0.0) for r in all_results],
+        )
     stats("TOTAL", sum(p for _, p in columns), [float(r["score"]) for r in all_results])
     width = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(row))
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(row))
+        for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return "\n".join(lines)
 
 
 def histogram_png(totals: list[float], max_score: float, unit: str) -> bytes:
-    """A histogram of the total scores (20 bins from 0 to the maximum), as PNG bytes."""
+    """Draw a histogram of the total scores (20 bins from 0 to the maximum); return PNG bytes."""
     import numpy as np
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -503,6 +575,7 @@ def histogram_png(totals: list[float], max_score: float, unit: str) -> bytes:
 
 
 def default_jobs() -> int:
+    """Return the number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -513,20 +586,54 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
-              autograder: Path | None = None) -> int:
-    """The body of ``gmmcourse grade-all``; returns the exit status."""
-    (unit,) = paths.resolve_units([unit])
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
+def _autograder_zip(unit: str, autograder: Path | None) -> Path:
+    """Return the autograder zip to grade with (UserError when it does not exist)."""
     zip_path = Path(autograder) if autograder else paths.DIST_DIR / f"{unit}-autograder.zip"
     if not zip_path.is_file():
         raise UserError(f"{zip_path} does not exist; run `gmmcourse build {unit}` first")
-    submissions, out = Path(submissions), Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    return zip_path
+
+
+def _warn_if_readable(zip_path: Path, submissions: Path) -> None:
+    """As root, warn when other users could read the hidden tests or the classmates' work."""
+    if os.geteuid() != 0:
+        return
+    for path, what in ((zip_path, "its hidden tests"), (submissions, "classmates' work")):
+        if readable_by_others(path):
+            print(
+                f"warning: other users can read {path}; unless the sandbox confines file access, "
+                f"student code could read {what} (chmod go-rwx it)",
+                file=sys.stderr,
+            )
+
+
+def _grade_once_per_content(
+    batch: Batch, todo: list[tuple[Entry, str]], jobs: int, label: str
+) -> dict[str, Outcome]:
+    """Grade ``todo``; identical submissions (same content hash) are graded once and share the result."""
+    started = time.monotonic()
+    first: dict[str, Entry] = {}
+    for entry, key in todo:
+        first.setdefault(key, entry)
+    unique = [(entry, key) for key, entry in first.items()]
+    outcomes = grade_entries(batch, unique, jobs, label)
+    for entry, key in todo:
+        source = first[key]
+        if source is not entry and batch.store.is_current(source.id, key):
+            batch.store.save(entry.id, batch.store.load(source.id), key)
+    if todo:
+        seconds = time.monotonic() - started
+        print(
+            f"graded {len(todo)} submission(s) in {seconds:.1f} s "
+            f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)"
+        )
+    return outcomes
+
+
+def _grade_class(
+    unit: str, submissions: Path, out: Path, jobs: int, zip_path: Path
+) -> tuple[list[Entry], list[dict], dict[str, Outcome]]:
+    """Grade what changed since the last run; return the entries, all their results, the outcomes."""
     work = Path(tempfile.mkdtemp(prefix="gmmcourse-grade-all-"))
     try:
         entries = read_class(submissions, work, skip=out.resolve())
@@ -536,31 +643,21 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
         store = ResultStore(out)
         keyed = [(entry, content_key(entry.path, autograder_digest)) for entry in entries]
         todo = [(entry, key) for entry, key in keyed if not store.is_current(entry.id, key)]
-        for path, what in ((zip_path, "its hidden tests"), (submissions, "classmates' work")):
-            if todo and os.geteuid() == 0 and readable_by_others(path):
-                print(f"warning: other users can read {path}; unless the sandbox confines file access, "
-                      f"student code could read {what} (chmod go-rwx it)", file=sys.stderr)
-        print(f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
-              f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)", flush=True)
-        started = time.monotonic()
-        # identical submissions (same content hash) are graded once and share the result
-        first: dict[str, Entry] = {}
-        for entry, key in todo:
-            first.setdefault(key, entry)
-        unique = [(entry, key) for key, entry in first.items()]
-        outcomes = grade_entries(Batch(zip_path, store), unique, jobs, f"grading {unit}")
-        for entry, key in todo:
-            source = first[key]
-            if source is not entry and store.is_current(source.id, key):
-                store.save(entry.id, store.load(source.id), key)
         if todo:
-            seconds = time.monotonic() - started
-            print(f"graded {len(todo)} submission(s) in {seconds:.1f} s "
-                  f"({60 * len(todo) / max(seconds, 1e-9):.1f} per minute)")
-        all_results = [store.load(entry.id) for entry in entries]
+            _warn_if_readable(zip_path, submissions)
+        print(
+            f"{unit}: {len(entries)} submission(s), {len(entries) - len(todo)} up to date, "
+            f"{len(todo)} to grade with {min(jobs, max(len(todo), 1))} job(s)",
+            flush=True,
+        )
+        outcomes = _grade_once_per_content(Batch(zip_path, store), todo, jobs, f"grading {unit}")
+        return entries, [store.load(entry.id) for entry in entries], outcomes
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_outputs(unit: str, out: Path, entries: list[Entry], all_results: list[dict]) -> None:
+    """Write scores.csv and the histogram, and print the summary table."""
     columns = score_columns(all_results)
     write_atomic(out / SCORES, scores_csv(entries, all_results, columns))
     totals = [float(r["score"]) for r in all_results]
@@ -568,10 +665,52 @@ def grade_all(unit: str, submissions: Path, out: Path, jobs: int | None = None,
     print()
     print(summary_table(all_results, columns))
     print(f"\nwrote {out / SCORES}, {out / HISTOGRAM} and {len(entries)} result(s) in {out / RESULTS}")
+
+
+def grade_all(
+    unit: str, submissions: Path, out: Path, jobs: int | None = None, autograder: Path | None = None
+) -> int:
+    """Run ``gmmcourse grade-all``.
+
+    Parameters
+    ----------
+    unit : str
+        The unit's name or prefix.
+    submissions : Path
+        A folder with one entry per submission, or a Gradescope export (zip or unpacked).
+    out : Path
+        Where ``scores.csv``, ``histogram.png`` and ``results/`` go.
+    jobs : int, optional
+        Gradings at a time (default: the cores this process may use).
+    autograder : Path, optional
+        The autograder zip (default: ``dist/<unit>-autograder.zip``).
+
+    Returns
+    -------
+    int
+        The exit status: 1 when the grader failed on some submission, else 0.
+    """
+    (unit,) = paths.resolve_units([unit])
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    zip_path = _autograder_zip(unit, autograder)
+    submissions, out = Path(submissions), Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        entries, all_results, outcomes = _grade_class(unit, submissions, out, jobs, zip_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _write_outputs(unit, out, entries, all_results)
     failed = sorted(i for i, o in outcomes.items() if o.grader_failed)
     if failed:
-        print(f"error: the grader failed on {len(failed)} submission(s) ({', '.join(failed[:10])}); "
-              f"their rows score 0 and they are graded again on the next run", file=sys.stderr)
+        print(
+            f"error: the grader failed on {len(failed)} submission(s) ({', '.join(failed[:10])}); "
+            f"their rows score 0 and they are graded again on the next run",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -588,7 +727,7 @@ def _grade_one(argv: list[str]) -> int:
     # a batch started in the background inherits SIGINT ignored: the batch's stop() must reach us
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    from gmmcourse import release
+    from gmmcourse.build.package import grade_with_zip
 
     if len(argv) != 2:
         print("usage: python -m gmmcourse.grade_all ZIP SUBMISSION", file=sys.stderr)
@@ -596,7 +735,7 @@ def _grade_one(argv: list[str]) -> int:
     report_to = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:
-        results = release.grade_with_zip(Path(argv[0]), Path(argv[1]))
+        results = grade_with_zip(Path(argv[0]), Path(argv[1]))
         report = {"ok": True, "results": results}
     except KeyboardInterrupt:
         return 130

@@ -18,8 +18,14 @@ def repo_root() -> Path:
 def run_cli(*args, cwd=ROOT, env=None, timeout=900):
     """Run `python -m gmmcourse.cli ARGS` in a subprocess; returns CompletedProcess (text)."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "gmmcourse.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gmmcourse.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def pytest_configure(config):

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import nbformat
 
-from gmmcourse import paths, release
+from gmmcourse import paths
+from gmmcourse.build import package, units
 
 
 def build_zip(unit: str, folder: Path) -> Path:
     out = folder / f"{unit}-autograder.zip"
-    release.build_autograder_zip(release.unit_sources(unit), out)
+    package.build_autograder_zip(units.unit_sources(unit), out)
     return out
 
 
 def scores(zip_path: Path, submission: Path) -> dict[str, tuple[float, float]]:
-    results = release.grade_with_zip(zip_path, submission)
+    results = package.grade_with_zip(zip_path, submission)
     return {t["name"]: (t["score"], t["max_score"]) for t in results["tests"]}
 
 
@@ -37,7 +38,7 @@ def replace_region(text: str, function: str, body: str) -> str:
     assert match, f"no solution region in {function}"
     indent = match.group(2).strip("\n")
     new = f"{match.group(1)}{indent}### BEGIN SOLUTION\n{body}{indent}### END SOLUTION\n"
-    return text[: match.start()] + new + text[match.end():]
+    return text[: match.start()] + new + text[match.end() :]
 
 
 def copy_src(unit: str, tmp_path: Path) -> Path:
@@ -65,8 +66,8 @@ def scores_on(zip_path: Path, submission: Path, tests, monkeypatch) -> dict[str,
 
     load_unit = runner.load_unit
 
-    def only_these(folder):
-        unit = load_unit(folder)
+    def only_these(folder, name=None):
+        unit = load_unit(folder, name)
         unit.tests = [t for t in unit.tests if t.name in tests]
         assert len(unit.tests) == len(set(tests)), f"unknown test in {tests}"
         return unit

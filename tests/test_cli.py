@@ -5,14 +5,17 @@ import pytest
 from tests.conftest import run_cli
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["build", "unit42"], "unknown unit 'unit42'"),
-    (["check", "nosuchunit"], "unknown unit"),
-    (["grade", "unit42", "x.zip"], "unknown unit"),
-    (["frobnicate"], "invalid choice"),
-    (["grade"], "required"),
-    (["data", "build-tops", "--fashion-mnist", "/nonexistent/fmnist"], "/nonexistent/fmnist"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["build", "unit42"], "unknown unit 'unit42'"),
+        (["check", "nosuchunit"], "unknown unit"),
+        (["grade", "unit42", "x.zip"], "unknown unit"),
+        (["frobnicate"], "invalid choice"),
+        (["grade"], "required"),
+        (["data", "build-tops", "--fashion-mnist", "/nonexistent/fmnist"], "/nonexistent/fmnist"),
+    ],
+)
 def test_user_errors_are_one_line(args, needle):
     proc = run_cli(*args)
     assert proc.returncode == 2

@@ -22,7 +22,7 @@ from gmmcourse.grading.spec import Limits
 
 pytestmark = pytest.mark.needs_root("workers run under a separate uid only as root")
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import ctypes, os, socket, sys
     def attempt(name, action):
         try:
@@ -45,7 +45,7 @@ PROBE = textwrap.dedent('''
         if shmid < 0:
             raise OSError(ctypes.get_errno(), "shmget")
     attempt("sysv_shm_3g", big_shm)
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,17 @@ def listener():
 
 def _run(listener_port, disable: str = "") -> dict[str, str]:
     env = dict(os.environ, GMMCOURSE_SANDBOX_DISABLE=disable)
-    code = ("import sys, json; sys.path.insert(0, sys.argv[1]);"
-            "from gmmcourse.grading import layers; print(json.dumps(layers.detect().names()))")
-    names = subprocess.run([sys.executable, "-c", code, str(paths.REPO_ROOT)], env=env, capture_output=True,
-                           text=True, check=True).stdout
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "from gmmcourse.grading import layers; print(json.dumps(layers.detect().names()))"
+    )
+    names = subprocess.run(
+        [sys.executable, "-c", code, str(paths.REPO_ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     runner = textwrap.dedent(f'''
         import subprocess, sys
         sys.path.insert(0, {str(paths.REPO_ROOT)!r})
@@ -77,8 +84,9 @@ def _run(listener_port, disable: str = "") -> dict[str, str]:
             print(out.stdout)
             print(out.stderr, file=sys.stderr)
     ''')
-    proc = subprocess.run([sys.executable, "-c", runner], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", runner], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.strip())
     found = {k: v.split()[0] for k, v in found.items()}
@@ -89,18 +97,29 @@ def _run(listener_port, disable: str = "") -> dict[str, str]:
 def test_every_layer_together(listener):
     seen = _run(listener)
     assert seen["numpy"] == "allowed" and seen["write_home"] == "allowed"
-    for action in ("read_checkout", "read_checkout_file", "write_tmp", "write_dev_shm", "tcp", "udp",
-                   "signal_grader", "sysv_shm_3g"):
+    for action in (
+        "read_checkout",
+        "read_checkout_file",
+        "write_tmp",
+        "write_dev_shm",
+        "tcp",
+        "udp",
+        "signal_grader",
+        "sysv_shm_3g",
+    ):
         assert seen[action] == "denied", (action, seen)
     if os.environ.get("CI"):  # CI's machines allow every layer: a missing one is a regression
         for name in ("landlock", "namespaces", "cgroup"):
             assert name in seen["_layers"], seen["_layers"]
 
 
-@pytest.mark.parametrize("disable, still_denied", [
-    ("namespaces,cgroup", ["read_checkout_file", "write_tmp", "write_dev_shm", "tcp", "signal_grader"]),
-    ("landlock,cgroup", ["udp", "tcp", "sysv_shm_3g"]),  # without Landlock, only folder modes guard files
-])
+@pytest.mark.parametrize(
+    "disable, still_denied",
+    [
+        ("namespaces,cgroup", ["read_checkout_file", "write_tmp", "write_dev_shm", "tcp", "signal_grader"]),
+        ("landlock,cgroup", ["udp", "tcp", "sysv_shm_3g"]),  # without Landlock, only folder modes guard files
+    ],
+)
 def test_each_layer_on_its_own(listener, disable, still_denied):
     if "landlock" not in disable and not layers.detect().landlock_abi:
         pytest.skip("this kernel has no Landlock")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from gmmcourse import cli, paths, release
+from gmmcourse import cli, paths
+from gmmcourse.build.package import grade_with_zip
 from gmmcourse.grading import layers
 from tests.conftest import ROOT, run_cli
 from tests.mutation_support import build_zip, replace_once
@@ -38,14 +39,42 @@ TARGET = "calc_neg_log_lik__np.py"  # the attacks replace this file (nearly ever
 MUTANTS = BUGS[:2]
 
 # kind of each submission, submission_01 ... submission_30 (attacks among honest neighbours)
-KINDS = ["solution", "starter", "bug0", "killer", "solution.zip", "bug1", "starter", "solution",
-         "forger", "bug0.zip", "solution", "broken.zip", "starter", "bug1", "solution.zip", "empty",
-         "solution", "starter", "bug0", "solution", "bug1", "starter", "solution.zip", "solution",
-         "starter", "bug0", "solution", "bug1", "starter", "solution"]
+KINDS = [
+    "solution",
+    "starter",
+    "bug0",
+    "killer",
+    "solution.zip",
+    "bug1",
+    "starter",
+    "solution",
+    "forger",
+    "bug0.zip",
+    "solution",
+    "broken.zip",
+    "starter",
+    "bug1",
+    "solution.zip",
+    "empty",
+    "solution",
+    "starter",
+    "bug0",
+    "solution",
+    "bug1",
+    "starter",
+    "solution.zip",
+    "solution",
+    "starter",
+    "bug0",
+    "solution",
+    "bug1",
+    "starter",
+    "solution",
+]
 GROUP = "submission_02"  # a group submission: two submitters
 
 # the attacks' stand-ins for unit 3's functions: wrong everywhere (no case expects 123 or -7)
-UNIT3_STUBS = '''
+UNIT3_STUBS = """
 
 def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     return np.full((np.shape(x_ND)[0], np.shape(log_pi_K)[0]), -7.0)
@@ -53,9 +82,9 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
 
 def calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD):
     return 123.0
-'''
+"""
 # write_results.py adapted: also aim at grade-all's files, found through --out on a command line
-BATCH_TARGETS = '''def _batch_targets():
+BATCH_TARGETS = """def _batch_targets():
     found = set()
     for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
         try:
@@ -72,11 +101,13 @@ BATCH_TARGETS = '''def _batch_targets():
 
 
 def _targets():
-'''
+"""
 
 # one xdist worker grades the class once for the whole module (./kit test runs --dist loadgroup)
-pytestmark = [pytest.mark.needs_root("the sandbox user exists only as root"),
-              pytest.mark.xdist_group("grade_all")]
+pytestmark = [
+    pytest.mark.needs_root("the sandbox user exists only as root"),
+    pytest.mark.xdist_group("grade_all"),
+]
 
 
 # --------------------------------------------------------------------------- building the class
@@ -94,9 +125,12 @@ def _attack(name: str, drop: Path) -> str:
         text += "\n\n_kill_all(1.0)  # at import: in the worker of every test\n"
     if name == "write_results":
         text = replace_once(text, "def _targets():\n", BATCH_TARGETS, name)
-        text = replace_once(text, '    found = {"/autograder/results/results.json"}\n',
-                            '    found = {"/autograder/results/results.json"}\n'
-                            '    found.update(_batch_targets())\n', name)
+        text = replace_once(
+            text,
+            '    found = {"/autograder/results/results.json"}\n',
+            '    found = {"/autograder/results/results.json"}\n    found.update(_batch_targets())\n',
+            name,
+        )
     return text + UNIT3_STUBS
 
 
@@ -135,8 +169,11 @@ def _metadata(ids: list[str]) -> str:
             people = [("Pair One", "p1"), ("Pair Two", "p2")]
         for name, handle in people:
             lines += [f"  - :name: {name}", f"    :sid: '{1000 + n}'", f"    :email: {handle}@example.edu"]
-        lines += ["  :created_at: 2026-11-30 10:00:00.000000000 -08:00", "  :score: 0.0",
-                  "  :status: processed"]
+        lines += [
+            "  :created_at: 2026-11-30 10:00:00.000000000 -08:00",
+            "  :score: 0.0",
+            "  :status: processed",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -214,8 +251,12 @@ class Lab:
     def env(self) -> dict[str, str]:
         # the attacks leave notes in lab.drop; a confined worker may write there only because the
         # grader's test hook says so (it can write nothing else outside its sandbox)
-        return {"TMPDIR": str(self.tmp), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                "GMMCOURSE_SANDBOX_TEST_WRITABLE": str(self.drop)}
+        return {
+            "TMPDIR": str(self.tmp),
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "GMMCOURSE_SANDBOX_TEST_WRITABLE": str(self.drop),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +272,18 @@ def autograder_zip(tmp_path_factory):
 
 
 def grade_all(lab: Lab, zip_path: Path, submissions: Path, out: Path, jobs: int = 2):
-    return run_cli("grade-all", UNIT, str(submissions), "--out", str(out), "--jobs", str(jobs),
-                   "--autograder", str(zip_path), env=lab.env())
+    return run_cli(
+        "grade-all",
+        UNIT,
+        str(submissions),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--autograder",
+        str(zip_path),
+        env=lab.env(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +305,7 @@ def expected(autograder_zip, tmp_path_factory):
     folder = tmp_path_factory.mktemp("alone")
     table = {}
     for i in range(len(MUTANTS)):
-        results = release.grade_with_zip(autograder_zip, _make(f"bug{i}", folder / f"bug{i}", folder))
+        results = grade_with_zip(autograder_zip, _make(f"bug{i}", folder / f"bug{i}", folder))
         table[f"bug{i}"] = {t["name"]: t["score"] for t in results["tests"]}
         assert any(t["score"] < t["max_score"] for t in results["tests"]), f"bug{i} earned full marks"
     maxima = {t["name"]: t["max_score"] for t in results["tests"]}
@@ -367,10 +418,26 @@ def test_ctrl_c_ends_the_sandboxes_and_leaves_no_half_written_file(lab, autograd
         shutil.copytree(SRC, folder / f"student{n}", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gmmcourse.cli", "grade-all", UNIT, str(folder), "--out", str(out),
-         "--jobs", "2", "--autograder", str(autograder_zip)],
-        cwd=ROOT, env=dict(os.environ, **lab.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "gmmcourse.cli",
+            "grade-all",
+            UNIT,
+            str(folder),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--autograder",
+            str(autograder_zip),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, **lab.env()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not list(lab.tmp.glob("gmmcourse-sandbox-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -415,28 +482,43 @@ def _bad_submissions(case: str, folder: Path) -> tuple[list[str], str]:
         export = _export(folder / "e.zip", {f"submission_1/{TARGET}": b"x = 1\n"})
         return [UNIT, str(export)], "holds no submission_metadata.yml"
     if case == "unreadable metadata":
-        export = _export(folder / "e.zip", {"x/submission_metadata.yml": b"a: [b\n",
-                                            f"x/submission_1/{TARGET}": b""})
+        export = _export(
+            folder / "e.zip", {"x/submission_metadata.yml": b"a: [b\n", f"x/submission_1/{TARGET}": b""}
+        )
         return [UNIT, str(export)], "cannot read submission_metadata.yml"
     if case == "corrupt export":  # the zip's directory is intact, one stored file's bytes are not
-        export = _export(folder / "e.zip", {"submission_metadata.yml": meta,
-                                            f"submission_1/{TARGET}": (SRC / TARGET).read_bytes()},
-                         zipfile.ZIP_STORED)
+        export = _export(
+            folder / "e.zip",
+            {"submission_metadata.yml": meta, f"submission_1/{TARGET}": (SRC / TARGET).read_bytes()},
+            zipfile.ZIP_STORED,
+        )
         data = bytearray(export.read_bytes())
         at = data.index(b"def calc_neg_log_lik")
-        data[at: at + 3] = b"XYZ"
+        data[at : at + 3] = b"XYZ"
         export.write_bytes(bytes(data))
         return [UNIT, str(export)], "cannot read the Gradescope export"
     assert case == "another assignment"
-    export = _export(folder / "e.zip", {
-        "assignment_1_export/submission_metadata.yml": meta,
-        "assignment_1_export/submission_1/unit1_gaussian_classifier.ipynb": b"{}",
-        "assignment_1_export/submission_1/notes.txt": b"hello"})
+    export = _export(
+        folder / "e.zip",
+        {
+            "assignment_1_export/submission_metadata.yml": meta,
+            "assignment_1_export/submission_1/unit1_gaussian_classifier.ipynb": b"{}",
+            "assignment_1_export/submission_1/notes.txt": b"hello",
+        },
+    )
     return [UNIT, str(export)], f"holds a file of {UNIT}"
 
 
-BAD = ["unknown unit", "no such folder", "jobs 0", "not a zip", "zip without metadata",
-       "unreadable metadata", "corrupt export", "another assignment"]
+BAD = [
+    "unknown unit",
+    "no such folder",
+    "jobs 0",
+    "not a zip",
+    "zip without metadata",
+    "unreadable metadata",
+    "corrupt export",
+    "another assignment",
+]
 
 
 @pytest.mark.parametrize("case", BAD)

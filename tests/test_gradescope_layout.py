@@ -25,15 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from gmmcourse import release
+from gmmcourse.build import package, units
 from gmmcourse.grading import runner
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "attack_unit"
 DEFAULT_ROOT = Path("/autograder")
 DEFAULT_VENV = Path("/opt/gmmcourse-venv")
-ROOT_REASON = ("needs root: Gradescope runs the autograder as root in /autograder, and the sandbox "
-               "runs student code under throw-away uids only as root; run as root (.ci/run must fail "
-               "when this skips)")
+ROOT_REASON = (
+    "needs root: Gradescope runs the autograder as root in /autograder, and the sandbox "
+    "runs student code under throw-away uids only as root; run as root (.ci/run must fail "
+    "when this skips)"
+)
 TIMINGS: dict[str, float] = {}
 
 
@@ -69,10 +71,10 @@ def layout(tmp_path_factory):
     work = tmp_path_factory.mktemp("gradescope-build")
     name = os.environ.get("GMMCOURSE_GRADESCOPE_UNIT")
     if name:
-        unit = release.unit_sources(name)
+        unit = units.unit_sources(name)
         zip_path = work / f"{name}-autograder.zip"
-        release.build_autograder_zip(unit, zip_path)
-        solution, starter = release.solution_submission(unit), release.starter_submission(unit)
+        package.build_autograder_zip(unit, zip_path)
+        solution, starter = units.solution_submission(unit), units.starter_submission(unit)
         max_score = runner.load_unit(unit.autograder).max_score
     else:
         unit_dir = work / "unit"
@@ -81,7 +83,7 @@ def layout(tmp_path_factory):
             shutil.copyfile(FIXTURE / file, unit_dir / file)
         runner.record_references(unit_dir, FIXTURE / "solution")
         zip_path = work / "unit0_attack-autograder.zip"
-        release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, unit_dir), zip_path)
+        package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, unit_dir), zip_path)
         solution, starter = FIXTURE / "solution", FIXTURE / "starter"
         max_score = runner.load_unit(unit_dir).max_score
 
@@ -102,15 +104,28 @@ def layout(tmp_path_factory):
     if venv != DEFAULT_VENV:
         env["GMMCOURSE_VENV"] = str(venv)
     started = time.monotonic()
-    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root / "source", env=env,
-                           capture_output=True, text=True, timeout=1800)
+    setup = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")],
+        cwd=root / "source",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     TIMINGS["setup"] = time.monotonic() - started
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     assert "[gmmcourse setup]" in setup.stdout, "setup.sh must say what it does"
     assert (venv / "bin" / "python").exists()
     try:
-        yield {"root": root, "venv": venv, "solution": solution, "starter": starter, "max": max_score,
-               "setup_log": setup.stdout, "env": env}
+        yield {
+            "root": root,
+            "venv": venv,
+            "solution": solution,
+            "starter": starter,
+            "max": max_score,
+            "setup_log": setup.stdout,
+            "env": env,
+        }
     finally:
         if created:
             shutil.rmtree(root, ignore_errors=True)
@@ -137,8 +152,9 @@ def run_gradescope(layout, submission: Path) -> tuple[dict, str, float]:
     if layout["venv"] != DEFAULT_VENV:
         env["GMMCOURSE_PYTHON"] = str(layout["venv"] / "bin" / "python")
     started = time.monotonic()
-    proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=1800
+    )
     took = time.monotonic() - started
     path = root / "results" / "results.json"
     said = proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -176,5 +192,8 @@ def test_an_attack_earns_nothing(layout, tmp_path):
     results, printed, took = run_gradescope(layout, submission)
     TIMINGS["grading (attack)"] = took
     assert results["score"] == 0, runner.format_table(results)
-    assert not any(path.startswith(str(layout["root"])) for line in drop.glob("readable-*")
-                   for path in line.read_text().splitlines()), "the worker could read the autograder's files"
+    assert not any(
+        path.startswith(str(layout["root"]))
+        for line in drop.glob("readable-*")
+        for path in line.read_text().splitlines()
+    ), "the worker could read the autograder's files"

@@ -28,48 +28,72 @@ def _load(source: str) -> dict:
 
 
 def test_future_import_is_hoisted_and_annotations_work():
-    module = notebook_source.to_module(_notebook(
-        "import numpy as np", "from __future__ import annotations\n\ndef f(x: np.ndarray) -> Later:\n"
-        "    return 2 * x"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "import numpy as np",
+            "from __future__ import annotations\n\ndef f(x: np.ndarray) -> Later:\n    return 2 * x",
+        ),
+        "nb.ipynb",
+    )
     assert module.source.startswith("from __future__ import annotations\n")
     assert _load(module.source)["f"](3) == 6
 
 
 def test_magics_anywhere_do_not_drop_a_cell():
-    module = notebook_source.to_module(_notebook(
-        "%matplotlib inline\nimport numpy as np\n!pip list\nt = %timeit -o np.zeros(3)",
-        "def mod3(a):\n    return (a \\\n  % 3)\nfiles = !ls\nK = 4"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "%matplotlib inline\nimport numpy as np\n!pip list\nt = %timeit -o np.zeros(3)",
+            "def mod3(a):\n    return (a \\\n  % 3)\nfiles = !ls\nK = 4",
+        ),
+        "nb.ipynb",
+    )
     namespace = _load(module.source)
     assert namespace["mod3"](7) == 1 and namespace["K"] == 4
     assert "files" not in namespace and "t" not in namespace  # experiments are not re-run
 
 
 def test_constants_a_function_needs_are_kept_and_experiments_dropped():
-    module = notebook_source.to_module(_notebook(
-        "import numpy as np\nLOG_2PI = np.log(2 * np.pi)\nHALF = LOG_2PI / 2\n"
-        "big_experiment = np.ones(10**10)  # would fail if it ran",
-        "def log_normal(x):\n    return -0.5 * x * x - HALF"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "import numpy as np\nLOG_2PI = np.log(2 * np.pi)\nHALF = LOG_2PI / 2\n"
+            "big_experiment = np.ones(10**10)  # would fail if it ran",
+            "def log_normal(x):\n    return -0.5 * x * x - HALF",
+        ),
+        "nb.ipynb",
+    )
     namespace = _load(module.source)
     assert abs(namespace["log_normal"](0.0) + 0.9189385332046727) < 1e-15
     assert "big_experiment" not in namespace
 
 
 def test_a_failing_needed_constant_leaves_the_rest_importable():
-    module = notebook_source.to_module(_notebook(
-        "import numpy as np\nDATA = np.load('no-such-file.npy')\ndef uses_data():\n    return DATA\n"
-        "def fine():\n    return 1"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "import numpy as np\nDATA = np.load('no-such-file.npy')\ndef uses_data():\n    return DATA\n"
+            "def fine():\n    return 1"
+        ),
+        "nb.ipynb",
+    )
     namespace = _load(module.source)
     assert namespace["fine"]() == 1 and "DATA" not in namespace
 
 
 def test_graded_function_may_use_matplotlib_with_agg():
-    module = notebook_source.to_module(_notebook(
-        "import matplotlib.pyplot as plt\nimport numpy as np",
-        "def draw(x):\n    fig, ax = plt.subplots()\n    ax.plot(x)\n    plt.close(fig)\n    return len(x)"),
-        "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "import matplotlib.pyplot as plt\nimport numpy as np",
+            "def draw(x):\n    fig, ax = plt.subplots()\n    ax.plot(x)\n"
+            "    plt.close(fig)\n    return len(x)",
+        ),
+        "nb.ipynb",
+    )
     code = module.source + "\nprint(draw([1, 2, 3]))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "3", proc.stderr
 
 
@@ -79,8 +103,9 @@ def test_cell_magic_time_keeps_its_definitions():
 
 
 def test_decorators_are_kept_and_lines_map_to_cells():
-    module = notebook_source.to_module(_notebook(
-        "import functools", "@functools.lru_cache\ndef h(n):\n    raise ValueError(n)"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook("import functools", "@functools.lru_cache\ndef h(n):\n    raise ValueError(n)"), "nb.ipynb"
+    )
     namespace = _load(module.source)
     assert hasattr(namespace["h"], "cache_info")
     raise_line = next(i for i, line in enumerate(module.source.splitlines(), 1) if "raise ValueError" in line)
@@ -88,15 +113,20 @@ def test_decorators_are_kept_and_lines_map_to_cells():
 
 
 def test_syntax_errors_and_deep_nesting_are_notes_not_crashes():
-    module = notebook_source.to_module(_notebook(
-        "def broken(:\n    pass", "x = " + "(" * 5000 + "1" + ")" * 5000,
-        "def deep():\n    return " + "-" * 100_000 + "1", "def ok():\n    return 5"), "nb.ipynb")
+    module = notebook_source.to_module(
+        _notebook(
+            "def broken(:\n    pass",
+            "x = " + "(" * 5000 + "1" + ")" * 5000,
+            "def deep():\n    return " + "-" * 100_000 + "1",
+            "def ok():\n    return 5",
+        ),
+        "nb.ipynb",
+    )
     assert len(module.notes) == 3
     assert _load(module.source)["ok"]() == 5
 
 
-@pytest.mark.parametrize("data", [b"not json", b"[" * 100_000 + b"]" * 100_000, b'{"cells": 3}',
-                                  b"\xff\xfe"])
+@pytest.mark.parametrize("data", [b"not json", b"[" * 100_000 + b"]" * 100_000, b'{"cells": 3}', b"\xff\xfe"])
 def test_not_a_notebook_is_one_clear_error(data):
     with pytest.raises(notebook_source.NotebookError, match="is not a Jupyter notebook"):
         notebook_source.to_module(data, "nb.ipynb")

@@ -23,9 +23,15 @@ NOTEBOOK_IDS = [nb_path.relative_to(ROOT / "solutions").as_posix() for nb_path i
 
 # One BLAS thread per kernel: the suite runs in parallel (pytest -n 2), and OpenBLAS threads competing
 # for the same cores can make the notebooks several times slower.
-KERNEL_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                  # the notebooks' one budget knob: "small" runs every cell on a reduced budget
-                  GMMCOURSE_BUDGET="small", GMMCOURSE_DATA=str(ROOT / "data"))
+KERNEL_ENV = dict(
+    os.environ,
+    OMP_NUM_THREADS="1",
+    OPENBLAS_NUM_THREADS="1",
+    MKL_NUM_THREADS="1",
+    # the notebooks' one budget knob: "small" runs every cell on a reduced budget
+    GMMCOURSE_BUDGET="small",
+    GMMCOURSE_DATA=str(ROOT / "data"),
+)
 
 # nbgrader's rule (ClearSolutions): ANY line of ANY cell that contains "BEGIN SOLUTION" opens a solution
 # region, even inside prose, so a cell that merely mentions the marker must be a solution cell too.
@@ -56,7 +62,8 @@ def test_committed_notebook_is_clean(nb_path):
         if BEGIN in cell.source:
             assert meta is not None, (
                 f"cell {index} ({cell.cell_type}) has a line containing {BEGIN!r} but no nbgrader metadata; "
-                "nbgrader treats that line as a solution region (reword prose that mentions the marker)")
+                "nbgrader treats that line as a solution region (reword prose that mentions the marker)"
+            )
             opened = False
             for line in cell.source.splitlines():
                 if BEGIN in line:
@@ -85,8 +92,12 @@ def _student_folder_with_solution(nb_path: Path, workdir: Path) -> Path:
     unit = nb_path.parent.name
     shutil.copytree(ROOT / "assignments" / unit, workdir)
     if (nb_path.parent / "src").is_dir():  # the solution's modules over the starter's (course_data stays)
-        shutil.copytree(nb_path.parent / "src", workdir / "src", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            nb_path.parent / "src",
+            workdir / "src",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     shutil.copyfile(nb_path, workdir / nb_path.name)
     return workdir
 
@@ -96,10 +107,15 @@ def test_notebook_executes_without_errors(nb_path, tmp_path):
     """Run every cell in a fresh kernel; no errors, at least one figure (saved to tmp_path)."""
     nb = nbformat.read(nb_path, as_version=4)
     workdir = _student_folder_with_solution(nb_path, tmp_path / "unit")
-    env = dict(KERNEL_ENV, GMMCOURSE_OUT_DIR=str(tmp_path / "out"),  # notebook outputs stay in tmp_path
-               GMMCOURSE_MNIST=str(ROOT / "data" / "mnist"), GMMCOURSE_TOPS_DIR=str(ROOT / "data" / "tops"))
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(workdir)}})
+    env = dict(
+        KERNEL_ENV,
+        GMMCOURSE_OUT_DIR=str(tmp_path / "out"),  # notebook outputs stay in tmp_path
+        GMMCOURSE_MNIST=str(ROOT / "data" / "mnist"),
+        GMMCOURSE_TOPS_DIR=str(ROOT / "data" / "tops"),
+    )
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
     start = time.perf_counter()
     try:
         client.execute(env=env)
@@ -118,6 +134,7 @@ def test_notebook_executes_without_errors(nb_path, tmp_path):
             if png:
                 n_png += 1
                 (tmp_path / f"{nb_path.stem}_fig{n_png:02d}_cell{index:02d}.png").write_bytes(
-                    base64.b64decode(png))
+                    base64.b64decode(png)
+                )
     assert not errors, "error outputs:\n" + "\n".join(errors)
     assert n_png >= 1, f"{nb_path.name} produced no image/png output"

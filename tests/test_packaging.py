@@ -38,6 +38,30 @@ def test_readme_quickstart_is_the_two_kit_commands_and_ci_runs_the_test_one():
 
 
 def test_ruff_is_clean():
-    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "gmmcourse", "tests", "benchmarks",
-                           "solutions", "autograder"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "gmmcourse",
+            "tests",
+            "benchmarks",
+            "solutions",
+            "autograder",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_leaves_the_tooling_unchanged():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "gmmcourse", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,13 +1,18 @@
-"""The release pipeline on a small throw-away unit: stripping, nbgrader, zips, self-grading, check."""
+"""The build pipeline on a small throw-away unit: stripping, nbgrader, zips, self-grading, check,
+and the validation of a unit's declaration."""
 
 import json
+import re
 import zipfile
 
 import nbformat
 import pytest
 
-from gmmcourse import paths, release
+from gmmcourse import cli, paths
+from gmmcourse.build import pipeline, strip, units, verify
 from gmmcourse.errors import UserError
+from gmmcourse.grading import runner
+from gmmcourse.grading.spec import Submission
 
 SOLUTION_PY = '''"""Toy module."""
 import numpy as np
@@ -16,9 +21,9 @@ import numpy as np
 def double(x_N):
     """Twice the input.
 
-    Args
-    ----
-    x_N : array, shape (N,)
+    Parameters
+    ----------
+    x_N : array-like of shape (N,)
     """
     ### BEGIN SOLUTION
     y_N = np.asarray(x_N, dtype=float) * 2.0
@@ -30,8 +35,8 @@ def helper():
     return 1
 '''
 
-TESTS_PY = '''import numpy as np
-from gmmcourse.grading.spec import Case, Close, Submission, Test
+TESTS_PY = """import numpy as np
+from gmmcourse.grading.spec import Case, Close, Limits, Submission, Test
 UNIT = "unit9_toy"
 SUBMISSION = Submission(kind="py", files=("toy.py",))
 def build_tests():
@@ -40,12 +45,12 @@ def build_tests():
         Case("three numbers", "call_double", {"x": rng.randn(3)}, {"y": Close()}, public=True),
         Case("many numbers", "call_double", {"x": rng.randn(50)}, {"y": Close()}),
     ], timeout=20)]
-'''
+"""
 
-PROBES_PY = '''def call_double(x):
+PROBES_PY = """def call_double(x):
     import toy
     return {"y": toy.double(x)}
-'''
+"""
 
 
 @pytest.fixture
@@ -56,18 +61,34 @@ def toy_repo(tmp_path, monkeypatch):
     (sol / "src" / "toy.py").write_text(SOLUTION_PY)
     (sol / "README.md").write_text("# Toy unit\n")
     nb = nbformat.v4.new_notebook()
-    meta = {"nbgrader": {"solution": True, "grade": False, "locked": False, "task": False,
-                         "schema_version": 3, "grade_id": "answer"}}
-    nb.cells = [nbformat.v4.new_markdown_cell("Write it."),
-                nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION",
-                                          metadata=meta)]
+    meta = {
+        "nbgrader": {
+            "solution": True,
+            "grade": False,
+            "locked": False,
+            "task": False,
+            "schema_version": 3,
+            "grade_id": "answer",
+        }
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Write it."),
+        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", metadata=meta),
+    ]
     nbformat.write(nb, sol / "toy.ipynb")
     ag = root / "autograder" / "unit9_toy"
     ag.mkdir(parents=True)
     (ag / "tests.py").write_text(TESTS_PY)
     (ag / "probes.py").write_text(PROBES_PY)
-    for name in ("REPO_ROOT", "SOLUTIONS_DIR", "STARTER_DIR", "ASSIGNMENTS_DIR", "AUTOGRADER_DIR",
-                 "DIST_DIR", "DATA_DIR"):
+    for name in (
+        "REPO_ROOT",
+        "SOLUTIONS_DIR",
+        "STARTER_DIR",
+        "ASSIGNMENTS_DIR",
+        "AUTOGRADER_DIR",
+        "DIST_DIR",
+        "DATA_DIR",
+    ):
         target = root if name == "REPO_ROOT" else root / getattr(paths, name).name
         monkeypatch.setattr(paths, name, target)
     monkeypatch.setattr(paths, "UNITS", ("unit9_toy",))
@@ -75,7 +96,7 @@ def toy_repo(tmp_path, monkeypatch):
 
 
 def test_strip_solutions_keeps_signature_and_docstring():
-    out = release.strip_solutions(SOLUTION_PY, "toy.py")
+    out = strip.strip_solutions(SOLUTION_PY, "toy.py")
     assert "def double(x_N):" in out and "Twice the input." in out
     assert "y_N = np.asarray" not in out and "### BEGIN" not in out
     assert 'raise NotImplementedError("double: not written yet")' in out
@@ -83,22 +104,32 @@ def test_strip_solutions_keeps_signature_and_docstring():
     compile(out, "toy.py", "exec")
 
 
-@pytest.mark.parametrize("text, where", [
-    ("### BEGIN SOLUTION\nx = 1\n", "toy.py:1"),
-    ("x = 1\n### END SOLUTION\n", "toy.py:2"),
-    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "toy.py:2"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("### BEGIN SOLUTION\nx = 1\n", "toy.py:1"),
+        ("x = 1\n### END SOLUTION\n", "toy.py:2"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "toy.py:2"),
+    ],
+)
 def test_strip_solutions_rejects_broken_markers(text, where):
     with pytest.raises(UserError, match=where):
-        release.strip_solutions(text, "toy.py")
+        strip.strip_solutions(text, "toy.py")
 
 
-def test_toy_unit_builds_self_grades_and_checks(toy_repo):
+def test_toy_unit_builds_self_grades_and_checks(toy_repo, capsys):
     from gmmcourse.grading import runner
 
-    unit = release.unit_sources("unit9_toy")
+    unit = units.unit_sources("unit9_toy")
     runner.record_references(unit.autograder, unit.src)
-    release.build_unit("unit9_toy")
+    pipeline.build_unit("unit9_toy")
+    steps = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert steps == [
+        "starter code (solution regions become stubs)",
+        "release folder (nbgrader)",
+        "public checks",
+        "autograder and student zips",
+    ]
     starter = (toy_repo / "starter_code" / "unit9_toy" / "toy.py").read_text()
     assert starter.startswith("# Generated by `gmmcourse build` from solutions/unit9_toy/src/toy.py")
     released = toy_repo / "assignments" / "unit9_toy"
@@ -113,12 +144,17 @@ def test_toy_unit_builds_self_grades_and_checks(toy_repo):
     assert {"run_autograder", "setup.sh", "unit/tests.py", "unit/references.npz"} <= names
     assert not any(n.startswith("solutions") for n in names)
 
-    row = release.self_grade("unit9_toy")
+    row = verify.self_grade(unit)
     assert (row["solution"], row["starter"], row["max"]) == (3, 0, 3)
-    assert release.check_unit("unit9_toy") == []
+    assert verify.self_grade_problems(row) == []
+    assert verify.self_grade_problems(dict(row, starter=1)) == [
+        "unit9_toy: the untouched starter earns 1, not 0"
+    ]
+    assert verify.check_unit("unit9_toy") == []
+    _grade_errors_are_one_line(toy_repo)
 
     (released / "src" / "toy.py").write_text(starter + "\n    y_N = np.asarray(x_N, dtype=float) * 2.0\n")
-    problems = release.check_unit("unit9_toy")
+    problems = verify.check_unit("unit9_toy")
     assert any("stale" in p for p in problems)
     assert any("solution-only line" in p for p in problems)
 
@@ -129,15 +165,162 @@ def test_public_checks_run_for_students(toy_repo, tmp_path):
 
     from gmmcourse.grading import runner
 
-    unit = release.unit_sources("unit9_toy")
+    unit = units.unit_sources("unit9_toy")
     runner.record_references(unit.autograder, unit.src)
-    release.build_unit("unit9_toy")
+    pipeline.build_unit("unit9_toy")
     released = toy_repo / "assignments" / "unit9_toy"
-    proc = subprocess.run([sys.executable, "run_public_checks.py"], cwd=released, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "run_public_checks.py"], cwd=released, capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "0 passed, 1 failed" in proc.stdout
     assert "not written yet" in proc.stdout
     (released / "src" / "toy.py").write_text(SOLUTION_PY)
-    proc = subprocess.run([sys.executable, "run_public_checks.py"], cwd=released, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "run_public_checks.py"], cwd=released, capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "1 passed, 0 failed" in proc.stdout
+
+
+def _grade_errors_are_one_line(root):
+    """`gmmcourse grade` on submissions a user can get wrong: one line on stderr, exit 2."""
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "fake.zip").write_bytes(b"PK\x03\x04 this is not a zip")
+    (bad / "other").mkdir()
+    (bad / "other" / "report.pdf").write_bytes(b"%PDF-1.4")
+    (bad / "empty").mkdir()
+    for name, needle in (
+        ("fake.zip", "not a zip file"),
+        ("other", "nothing to grade: toy.py was not found"),
+        ("empty", "the submission is empty"),
+    ):
+        proc = _main("grade", "unit9_toy", str(bad / name))
+        assert proc[0] == 2 and len(proc[2].splitlines()) == 1 and needle in proc[2], (name, proc)
+
+
+def _main(*args):
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@pytest.mark.parametrize(
+    "old, new, needle",
+    [
+        ('kind="py"', 'kind="pyy"', "tests.py, line 4: Submission.kind must be one of ('py', 'notebook')"),
+        (
+            'files=("toy.py",))',
+            'files=("toy.py",), notebook_cells="defs")',
+            "tests.py, line 4: Submission.notebook_cells must be one of ('definitions', 'all'), got 'defs'",
+        ),
+        (
+            "SUBMISSION =",
+            "LIMITS = Limits(cpu_second=10)\nSUBMISSION =",
+            "tests.py, line 4: Limits has no field 'cpu_second' (fields: cpu_seconds,",
+        ),
+        ('"y": Close()}, public', '"y": Close(rtl=1)}, public', "tests.py, line 8: Close has no field 'rtl'"),
+        (
+            'files=("toy.py",)',
+            'files=("toy.py", "other.py")',
+            "Submission.files lists 'other.py', but solutions/unit9_toy/src/other.py does not exist",
+        ),
+        (
+            'files=("toy.py",))',
+            'files=("toy.py",), given=("helpers.py",))',
+            "Submission.given lists 'helpers.py', but solutions/unit9_toy/src/helpers.py does not exist",
+        ),
+        (
+            '"call_double", {"x": rng.randn(50)}',
+            '"call_triple", {"x": rng.randn(50)}',
+            "test 'double', case 'many numbers': probe 'call_triple' is not a function of probes.py",
+        ),
+        (
+            'UNIT = "unit9_toy"',
+            'UNIT = "unit9_toys"',
+            "UNIT is 'unit9_toys', not the folder name 'unit9_toy'",
+        ),
+        (
+            'SUBMISSION = Submission(kind="py", files=("toy.py",))',
+            "SUBMISSION = None",
+            "tests.py: SUBMISSION must be a Submission(kind=..., files=...), got NoneType",
+        ),
+    ],
+)
+def test_a_malformed_declaration_is_one_error_naming_unit_and_field(toy_repo, old, new, needle):
+    tests_py = toy_repo / "autograder" / "unit9_toy" / "tests.py"
+    assert old in TESTS_PY
+    tests_py.write_text(TESTS_PY.replace(old, new, 1))
+    with pytest.raises(UserError) as caught:
+        units.load("unit9_toy", references=False)
+    message = str(caught.value)
+    assert message.startswith("unit unit9_toy: ") and needle in message and "\n" not in message, message
+
+
+def test_a_missing_data_file_is_named(toy_repo):
+    (toy_repo / "solutions" / "unit9_toy" / "DATA_FILES").write_text("mnist/nope.gz\n")
+    with pytest.raises(
+        UserError,
+        match=re.escape(
+            "unit unit9_toy: DATA_FILES lists 'mnist/nope.gz', but data/mnist/nope.gz does not exist"
+        ),
+    ):
+        units.load("unit9_toy", references=False)
+
+
+def test_build_of_a_malformed_unit_is_one_line_and_writes_nothing(toy_repo):
+    tests_py = toy_repo / "autograder" / "unit9_toy" / "tests.py"
+    tests_py.write_text(TESTS_PY.replace('kind="py"', 'kind="nb"'))
+    (tests_py.parent / "references.npz").write_bytes(b"")  # only its presence is checked first
+    code, _, err = _main("build", "unit9_toy")
+    assert code == 2 and len(err.splitlines()) == 1 and "Submission.kind" in err, err
+    assert not (toy_repo / "starter_code").exists() and not (toy_repo / "dist").exists()
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def test_unreadable_submissions_are_user_errors(tmp_path):
+    py = Submission(kind="py", files=("toy.py",))
+    notebook = Submission(kind="notebook", files=("toy.ipynb",))
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("toy.py", "\n".join(f"x{i} = {i * i}" for i in range(2000)))
+    data = bytearray(good.read_bytes())
+    data[200:220] = b"\xff" * 20  # inside the deflated member: the central directory is intact
+    (tmp_path / "corrupt.zip").write_bytes(bytes(data))
+    (tmp_path / "text.ipynb").write_text("print('not a notebook')")
+    (tmp_path / "only_pdf").mkdir()
+    (tmp_path / "only_pdf" / "answers.pdf").write_bytes(b"%PDF")
+    (tmp_path / "empty").mkdir()
+    for name, spec, needle in (
+        ("corrupt.zip", py, "the submission is not a readable zip"),
+        ("text.ipynb", notebook, "nothing to grade: toy.ipynb is not a Jupyter notebook (not valid JSON)"),
+        (
+            "only_pdf",
+            py,
+            "nothing to grade: toy.py was not found in the submission (the submission holds answers.pdf)",
+        ),
+        ("empty", py, "the submission is empty"),
+    ):
+        with pytest.raises(UserError, match=re.escape(needle)):
+            runner.collect_submission(tmp_path / name, spec)
+
+
+def test_a_notebook_is_converted_once_and_its_line_map_kept(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("def f(x):\n    return 2 * x")]
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    spec = Submission(kind="notebook", files=("toy.ipynb",))
+    collected = runner.collect_submission(tmp_path / "toy.ipynb", spec)
+    assert set(collected.files) == {"submission.py"} and collected.notes == []
+    extracted = collected.line_maps["submission.py"]
+    assert extracted.source.encode() == collected.files["submission.py"]
+    line = extracted.source.splitlines().index("    return 2 * x") + 1
+    assert extracted.where(line) == "notebook cell 1, line 2"

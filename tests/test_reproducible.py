@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gmmcourse import paths, release
+from gmmcourse import paths
+from gmmcourse.build import drift
 from gmmcourse.grading import runner, wire
 
 UNIT = "unit3_gmm_em_lbfgs"
@@ -34,9 +35,9 @@ def test_public_cases_equal_to_the_tolerance_count_as_the_same():
     one = wire.encode({"cases": [{"args": {"c": np.geomspace(1, 1e5, 11)}, "name": "x"}]})
     other = wire.encode({"cases": [{"args": {"c": np.geomspace(1, 1e5, 11) * (1 + 2e-16)}, "name": "x"}]})
     assert one != other
-    assert release._same_generated("public_checks/cases.json", one.encode(), other.encode())
+    assert drift.same_generated("public_checks/cases.json", one.encode(), other.encode())
     changed = wire.encode({"cases": [{"args": {"c": np.geomspace(1, 1e5, 11)}, "name": "y"}]})
-    assert not release._same_generated("public_checks/cases.json", one.encode(), changed.encode())
+    assert not drift.same_generated("public_checks/cases.json", one.encode(), changed.encode())
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -50,14 +51,26 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def _cli(root: Path, *args: str, threads: int) -> subprocess.CompletedProcess:
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    return subprocess.run([sys.executable, "-m", "gmmcourse.cli", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "gmmcourse.cli", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_comment_edit_and_thread_count_change_no_generated_file(tmp_path):
     root = tmp_path / "kit"
-    shutil.copytree(paths.REPO_ROOT, root, symlinks=True, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "dist", ".cache", "__pycache__", "data", "*.pyc", ".ruff_cache", "gmmcourse-*"))
+    shutil.copytree(
+        paths.REPO_ROOT,
+        root,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "dist", ".cache", "__pycache__", "data", "*.pyc", ".ruff_cache", "gmmcourse-*"
+        ),
+    )
     (root / "data").symlink_to(paths.DATA_DIR)
     before = _snapshot(root)
     source = root / "solutions" / UNIT / "src" / "calc_neg_log_lik__np.py"

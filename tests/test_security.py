@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmmcourse import release
+from gmmcourse.build import package, units
+from gmmcourse.build.public_checks import PUBLIC_CHECKS, public_checks
 from gmmcourse.grading import gradescope, runner, wire
 from gmmcourse.grading import sandbox as sandbox_module
 from gmmcourse.grading.sandbox import Sandbox
@@ -54,14 +55,22 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "attack_unit"
 REPO = Path(__file__).resolve().parent.parent
 ATTACKS = sorted(p.stem for p in (FIXTURE / "attacks").glob("*.py"))
 # attacks with a test of their own (they need a listener, a zip, a notebook unit, a deadline, ...)
-OWN_TEST = {"kill_everything", "public_replay", "tcp_exfil", "deep_recursion", "hostile_zip_names",
-            "endless_grading"}
+OWN_TEST = {
+    "kill_everything",
+    "public_replay",
+    "tcp_exfil",
+    "deep_recursion",
+    "hostile_zip_names",
+    "endless_grading",
+}
 ALONE = [a for a in ATTACKS if a not in OWN_TEST]
 MAX = 4.0
 _BASE = getattr(sandbox_module, "ID_BASE", 2_000_000)
 POOL = range(_BASE, _BASE + getattr(sandbox_module, "ID_COUNT", 4096))  # the sandboxes' uids
-ROOT_REASON = ("needs root: the grader runs student code under throw-away uids only as root (as on "
-               "Gradescope and in CI); run the suite as root (.ci/run must fail when this skips)")
+ROOT_REASON = (
+    "needs root: the grader runs student code under throw-away uids only as root (as on "
+    "Gradescope and in CI); run the suite as root (.ci/run must fail when this skips)"
+)
 
 
 def skip_unless_root() -> None:
@@ -72,6 +81,7 @@ def skip_unless_root() -> None:
     if os.environ.get("GMMCOURSE_REQUIRE_ROOT_TESTS") == "1" or os.environ.get("CI") == "true":
         pytest.fail(f"not root, but root tests are required here: {ROOT_REASON}")
     pytest.skip(ROOT_REASON)
+
 
 # what the feedback must say (any of the fragments, somewhere in the results) for some attacks
 EXPECT = {
@@ -86,7 +96,8 @@ EXPECT = {
 # exception names a hidden case may name (standard kinds; anything else is the student's choice)
 STANDARD_ERRORS = frozenset(
     [n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)]
-    + ["LinAlgError", "AxisError", "UFuncTypeError", "DTypePromotionError", "WireError"])
+    + ["LinAlgError", "AxisError", "UFuncTypeError", "DTypePromotionError", "WireError"]
+)
 
 
 # --------------------------------------------------------------------------- the lab
@@ -118,18 +129,26 @@ def _snapshot(folder: Path) -> dict:
     out = {".": (None, folder.lstat().st_mode, folder.lstat().st_uid)}
     for path in sorted(folder.rglob("*")):
         st = path.lstat()
-        out[path.relative_to(folder).as_posix()] = (path.read_bytes() if path.is_file() else None,
-                                                    st.st_mode, st.st_uid)
+        out[path.relative_to(folder).as_posix()] = (
+            path.read_bytes() if path.is_file() else None,
+            st.st_mode,
+            st.st_uid,
+        )
     return out
 
 
 def _world_readable_clone(dest: Path) -> Path:
     """A clone of this repository as an instructor would leave one lying around (0755 / 0644)."""
-    done = subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(dest)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:  # not a git checkout (e.g. an unpacked release of the kit): copy it
-        shutil.copytree(REPO, dest, symlinks=True,
-                        ignore=shutil.ignore_patterns(".venv", "dist", "__pycache__", ".git"))
+        shutil.copytree(
+            REPO, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv", "dist", "__pycache__", ".git")
+        )
     for dirpath, _, filenames in os.walk(dest):
         os.chmod(dirpath, 0o755)
         for name in filenames:
@@ -166,10 +185,10 @@ def lab(second_clone):
         shutil.copyfile(FIXTURE / name, lab.unit / name)
     runner.record_references(lab.unit, FIXTURE / "solution")
     (root / "private").mkdir(mode=0o700)
-    release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, lab.unit), lab.zip)
+    package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, lab.unit), lab.zip)
     unit = runner.load_unit(lab.unit)
     lab.tests, lab.limits = unit.tests, unit.limits
-    values = [v for arr in runner._load_refs(lab.unit).values() for v in np.ravel(arr)]
+    values = [v for arr in runner.load_references(lab.unit).values() for v in np.ravel(arr)]
     values += [v for t in lab.tests for c in t.cases if not c.public for v in np.ravel(c.args["x"])]
     lab.needles = {repr(float(v)) for v in values} | {f"{float(v):.8g}" for v in values}
     lab.snapshot = _snapshot(lab.unit)
@@ -201,8 +220,9 @@ def grade(lab: Lab, submission: Path, unit: Path | None = None) -> dict:
     return results
 
 
-def run_autograder(lab: Lab, submission: Path, zip_path: Path | None = None, check: bool = True
-                   ) -> tuple[dict, str, Path]:
+def run_autograder(
+    lab: Lab, submission: Path, zip_path: Path | None = None, check: bool = True
+) -> tuple[dict, str, Path]:
     """The zip's run_autograder, run locally as on Gradescope; returns (results, printed, results path)."""
     base = Path(tempfile.mkdtemp(prefix="gradescope-", dir=lab.root))
     os.chmod(base, 0o755)
@@ -217,8 +237,9 @@ def run_autograder(lab: Lab, submission: Path, zip_path: Path | None = None, che
         shutil.copy2(submission, ag / "submission" / submission.name)
     os.chmod(ag / "submission", 0o700)  # (on Gradescope, the only submission around)
     env = dict(os.environ, GMMCOURSE_AUTOGRADER_ROOT=str(ag), GMMCOURSE_PYTHON=sys.executable)
-    proc = subprocess.run(["bash", str(ag / "run_autograder")], cwd=ag, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(ag / "run_autograder")], cwd=ag, env=env, capture_output=True, text=True, timeout=300
+    )
     path = base / "autograder" / "results" / "results.json"
     if check:
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -245,8 +266,9 @@ def _tasks(pid: str):
             status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
         except OSError:
             continue
-        state = next((ln.split(":", 1)[1].strip() for ln in status.splitlines()
-                      if ln.startswith("State:")), "")
+        state = next(
+            (ln.split(":", 1)[1].strip() for ln in status.splitlines() if ln.startswith("State:")), ""
+        )
         yield comm, state
 
 
@@ -273,8 +295,12 @@ def live_pids(uid: int) -> list[int]:
 def token_pids(lab: Lab) -> list[int]:
     """Processes with a live thread named by an attack of this session (``gmmatk-<token>``)."""
     name = f"gmmatk-{lab.token}"[:15]
-    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit()
-            and any(comm == name and not st.startswith(("Z", "X")) for comm, st in _tasks(e.name))]
+    return [
+        int(e.name)
+        for e in os.scandir("/proc")
+        if e.name.isdigit()
+        and any(comm == name and not st.startswith(("Z", "X")) for comm, st in _tasks(e.name))
+    ]
 
 
 def token_files(lab: Lab) -> list[str]:
@@ -321,8 +347,11 @@ def _host_state() -> dict:
 
 def _sandbox_segments(before: dict, uids=()) -> dict[int, dict]:
     """System V segments created since ``before`` by a sandbox uid."""
-    return {i: s for i, s in sysv_segments().items() if i not in before["segments"]
-            and (s["cuid"] in POOL or s["cuid"] in uids or s["cuid"] >= 1_000_000)}
+    return {
+        i: s
+        for i, s in sysv_segments().items()
+        if i not in before["segments"] and (s["cuid"] in POOL or s["cuid"] in uids or s["cuid"] >= 1_000_000)
+    }
 
 
 def _clean_up(lab: Lab, before: dict) -> None:
@@ -388,9 +417,15 @@ def _hidden_message_problem(message: str, case, test, limits: Limits) -> str | N
         rest = rest.replace(f"'{name}'", "").replace(f"{name}: ", "")
     for sentence in MISMATCH_KINDS.values():
         rest = rest.replace(sentence, "")
-    trusted = {f"{test.timeout:g}", f"{limits.memory_bytes / 2**20:g}", f"{limits.cpu_seconds:g}",
-               f"{limits.grading_seconds:g}", f"{limits.processes:g}", f"{limits.file_bytes / 2**20:g}",
-               f"{limits.answer_bytes / 2**20:g}"}
+    trusted = {
+        f"{test.timeout:g}",
+        f"{limits.memory_bytes / 2**20:g}",
+        f"{limits.cpu_seconds:g}",
+        f"{limits.grading_seconds:g}",
+        f"{limits.processes:g}",
+        f"{limits.file_bytes / 2**20:g}",
+        f"{limits.answer_bytes / 2**20:g}",
+    }
     rest = re.sub(r"\b\d+(?:\.\d+)?\b", lambda m: "" if m.group(0) in trusted else m.group(0), rest)
     if re.search(r"\d", rest):
         return "a number that is not one of the unit's limits"
@@ -415,7 +450,7 @@ def check_results(lab: Lab, results: dict, printed: str = "") -> None:
             head = f"{'' if case.public else '[hidden] '}{case.name}"
             assert line == f"PASS  {head}" or line.startswith(f"FAIL  {head}: "), line
             if line.startswith("FAIL") and not case.public:
-                why = _hidden_message_problem(line[len(f"FAIL  {head}: "):], case, test, lab.limits)
+                why = _hidden_message_problem(line[len(f"FAIL  {head}: ") :], case, test, lab.limits)
                 assert why is None, f"hidden-case feedback is not a fixed sentence ({why}): {line!r}"
     shown = text + runner.format_table(results) + printed
     leaked = sorted(needle for needle in lab.needles if needle in shown)
@@ -452,8 +487,12 @@ def record_row(attack: str, results: dict) -> None:
     target = os.environ.get("GMMCOURSE_ATTACK_TABLE")
     if not target:
         return
-    said = [ln.split(": ", 1)[1] for t in results.get("tests", []) for ln in t["output"].splitlines()
-            if ln.startswith("FAIL") and ": " in ln]
+    said = [
+        ln.split(": ", 1)[1]
+        for t in results.get("tests", [])
+        for ln in t["output"].splitlines()
+        if ln.startswith("FAIL") and ": " in ln
+    ]
     said = list(dict.fromkeys(said)) or [results.get("output", "")]
     with open(target, "a") as fh:
         fh.write(f"| {attack} | {results.get('score')} | {' / '.join(said)[:240]!r} |\n")
@@ -464,8 +503,14 @@ def record_row(attack: str, results: dict) -> None:
 
 def _check_read_secrets(lab: Lab, drop: Path, results: dict, before: dict) -> None:
     assert notes(drop, "found-keys") == [] and notes(drop, "solutions") == []
-    protected = [str(lab.unit), str(lab.root / "private"), str(FIXTURE), str(REPO / "solutions"),
-                 str(REPO / "autograder"), str(lab.clone)]
+    protected = [
+        str(lab.unit),
+        str(lab.root / "private"),
+        str(FIXTURE),
+        str(REPO / "solutions"),
+        str(REPO / "autograder"),
+        str(lab.clone),
+    ]
     for path in notes(drop, "readable"):
         assert not path.startswith(tuple(protected)), f"the worker could read {path}"
         assert not path.endswith("/environ") or f"/proc/{os.getpid()}/" not in path
@@ -505,7 +550,8 @@ def _check_sysv_shm(lab: Lab, drop: Path, results: dict, before: dict) -> None:
     held = max((int(v) for v in notes(drop, "shm-mb")), default=0)
     peak = (before["peak_shmem"] - before["shmem"]) / 2**20  # seen from outside, notes or not
     assert max(held, peak) < 2 * limit_mb, (
-        f"{max(held, peak):.0f} MiB of shared memory held against a {limit_mb:g} MiB limit")
+        f"{max(held, peak):.0f} MiB of shared memory held against a {limit_mb:g} MiB limit"
+    )
     grown = shmem_bytes() - before["shmem"]
     assert grown < 256 * 2**20, f"shared memory of the machine grew by {grown / 2**20:.0f} MiB and stayed"
     for path in notes(drop, "posix-shm"):
@@ -524,7 +570,8 @@ def _check_cross_test(lab: Lab, drop: Path, results: dict, before: dict) -> None
     assert notes(drop, "received") == [], f"hidden inputs crossed to the next test: {notes(drop, 'received')}"
     public = [ln for ln in _all_output(results).splitlines() if ln.startswith("FAIL  small vector")]
     assert not any(tag in ln for ln in public for tag in ("shm=", "sock=", "a/b/c=")), (
-        f"the next test received something: {public}")
+        f"the next test received something: {public}"
+    )
 
 
 def _check_side_channels(lab: Lab, drop: Path, results: dict, before: dict) -> None:
@@ -533,12 +580,20 @@ def _check_side_channels(lab: Lab, drop: Path, results: dict, before: dict) -> N
     assert "ZQ" not in "\n".join(ln for ln in _all_output(results).splitlines() if "[hidden]" in ln)
 
 
-EXTRA = {"read_secrets": _check_read_secrets, "kill_grader": _check_kill_grader,
-         "fork_bomb": _check_fork_bomb, "memory_bomb": _check_memory_bomb,
-         "scratch_fill": _check_scratch_fill, "overwrite_files": _check_overwrite,
-         "second_clone": _check_found_nothing, "tests_via_sys_prefix": _check_found_nothing,
-         "sysv_shm": _check_sysv_shm, "zombie_leader": _check_zombie_leader,
-         "cross_test_channel": _check_cross_test, "feedback_side_channel": _check_side_channels}
+EXTRA = {
+    "read_secrets": _check_read_secrets,
+    "kill_grader": _check_kill_grader,
+    "fork_bomb": _check_fork_bomb,
+    "memory_bomb": _check_memory_bomb,
+    "scratch_fill": _check_scratch_fill,
+    "overwrite_files": _check_overwrite,
+    "second_clone": _check_found_nothing,
+    "tests_via_sys_prefix": _check_found_nothing,
+    "sysv_shm": _check_sysv_shm,
+    "zombie_leader": _check_zombie_leader,
+    "cross_test_channel": _check_cross_test,
+    "feedback_side_channel": _check_side_channels,
+}
 
 
 @pytest.mark.parametrize("attack", ALONE)
@@ -571,11 +626,12 @@ def test_second_clone_exists_and_is_world_readable(lab):
 def test_public_replay_earns_nothing(lab, host, tmp_path):
     """Answers copied from the shipped public_checks/cases.json: the public cases pass, worth 0."""
     released = tmp_path / "release"
-    release.public_checks(release.UnitSources("unit0_attack", FIXTURE, lab.unit), released)
-    cases = (released / release.PUBLIC_CHECKS / "cases.json").read_text()
+    public_checks(units.UnitSources("unit0_attack", FIXTURE, lab.unit), released)
+    cases = (released / PUBLIC_CHECKS / "cases.json").read_text()
     drop = lab.drop()
-    submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / "public_replay.py", drop,
-                                 lab, PUBLIC=cases)
+    submission = make_submission(
+        tmp_path / "submission", FIXTURE / "attacks" / "public_replay.py", drop, lab, PUBLIC=cases
+    )
     (submission / "public_checks").mkdir()
     (submission / "public_checks" / "cases.json").write_text(cases)
     results = grade(lab, submission)
@@ -599,8 +655,10 @@ class Listener:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.stop = False
-        self.threads = [threading.Thread(target=self._tcp, daemon=True),
-                        threading.Thread(target=self._udp, daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._tcp, daemon=True),
+            threading.Thread(target=self._udp, daemon=True),
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -638,9 +696,14 @@ def test_network_exfiltration_reaches_nothing(lab, host, tmp_path):
     listener = Listener()
     try:
         drop = lab.drop()
-        submission = make_submission(tmp_path / "submission", FIXTURE / "attacks" / "tcp_exfil.py", drop, lab,
-                                     TCP_PORT=listener.tcp.getsockname()[1],
-                                     UDP_PORT=listener.udp.getsockname()[1])
+        submission = make_submission(
+            tmp_path / "submission",
+            FIXTURE / "attacks" / "tcp_exfil.py",
+            drop,
+            lab,
+            TCP_PORT=listener.tcp.getsockname()[1],
+            UDP_PORT=listener.udp.getsockname()[1],
+        )
         results = grade(lab, submission)
         record_row("tcp_exfil", results)
         time.sleep(0.3)
@@ -678,8 +741,11 @@ def test_hostile_zip_member_names_are_sanitised(lab, host, tmp_path):
     table = runner.format_table(results)
     assert results["score"] == 0, table
     check_results(lab, results)
-    strings = [results["output"], *(t["output"] for t in results["tests"]),
-               *(t["name"] for t in results["tests"])]
+    strings = [
+        results["output"],
+        *(t["output"] for t in results["tests"]),
+        *(t["name"] for t in results["tests"]),
+    ]
     for text in strings:
         for line in text.split("\n"):
             assert line.isprintable() and len(line) <= 300, f"unsanitised note line: {line[:120]!r}"
@@ -709,8 +775,9 @@ def _variant_unit(lab: Lab, name: str, replace: dict[str, dict[str, str]]) -> Pa
 def test_endless_grading_stops_at_the_deadline(lab, host, tmp_path):
     """Every case runs to its time limit; the grading ends by the unit's deadline, the rest scores 0."""
     deadline = 5
-    unit = _variant_unit(lab, "unit-deadline",
-                         {"tests.py": {"grading_seconds=60": f"grading_seconds={deadline}"}})
+    unit = _variant_unit(
+        lab, "unit-deadline", {"tests.py": {"grading_seconds=60": f"grading_seconds={deadline}"}}
+    )
     assert runner.load_unit(unit).limits.grading_seconds == deadline
     drop = lab.drop()
     attack = FIXTURE / "attacks" / "endless_grading.py"
@@ -723,7 +790,8 @@ def test_endless_grading_stops_at_the_deadline(lab, host, tmp_path):
     n_cases = sum(len(t.cases) for t in lab.tests)
     assert took < deadline + max(t.timeout for t in lab.tests) + 4, (
         f"the grading took {took:.1f} s with a deadline of {deadline} s (without one: {n_cases} cases "
-        f"x {lab.tests[0].timeout:g} s)\n{table}")
+        f"x {lab.tests[0].timeout:g} s)\n{table}"
+    )
     assert results["score"] == 0, table
     limits = lab.limits
     lab.limits = runner.load_unit(unit).limits
@@ -737,19 +805,40 @@ def test_endless_grading_stops_at_the_deadline(lab, host, tmp_path):
 
 
 def _notebook(cells: list[str], metadata: dict | None = None) -> dict:
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata or {},
-            "cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {},
-                       "outputs": [], "source": src} for i, src in enumerate(cells)]}
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": metadata or {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"c{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }
+            for i, src in enumerate(cells)
+        ],
+    }
 
 
 def _notebook_zip(lab: Lab) -> Path:
-    unit = _variant_unit(lab, "unit-notebook", {
-        "tests.py": {'Submission(kind="py", files=("stats_answers.py",))':
-                     'Submission(kind="notebook", files=("stats_answers.ipynb",))'},
-        "probes.py": {"import stats_answers": "import submission as stats_answers"}})
+    unit = _variant_unit(
+        lab,
+        "unit-notebook",
+        {
+            "tests.py": {
+                'Submission(kind="py", files=("stats_answers.py",))': (
+                    'Submission(kind="notebook", files=("stats_answers.ipynb",))'
+                )
+            },
+            "probes.py": {"import stats_answers": "import submission as stats_answers"},
+        },
+    )
     target = lab.root / "private" / "unit0_attack-notebook-autograder.zip"
     if not target.is_file():
-        release.build_autograder_zip(release.UnitSources("unit0_attack", FIXTURE, unit), target)
+        package.build_autograder_zip(units.UnitSources("unit0_attack", FIXTURE, unit), target)
     return target
 
 
@@ -758,8 +847,9 @@ def _deep_notebooks(attack: str) -> dict[str, str]:
     nested = "[" * 100_000 + "]" * 100_000
     return {
         "long operator chain": json.dumps(_notebook([attack, "DEPTH = " + " + ".join(["1"] * 100_000)])),
-        "deeply nested parentheses": json.dumps(_notebook([attack, "DEPTH = " + "(" * 190 + "1" + ")" * 190])
-                                                ),
+        "deeply nested parentheses": json.dumps(
+            _notebook([attack, "DEPTH = " + "(" * 190 + "1" + ")" * 190])
+        ),
         "unary chain": json.dumps(_notebook([attack, "DEPTH = " + "-" * 100_000 + "1"])),
         "nested JSON metadata": json.dumps(_notebook([attack]))[:-1] + ', "deep": ' + nested + "}",
         "nested JSON cell": json.dumps(_notebook([attack]))[:-3] + ', "deep": ' + nested + "}]}",
@@ -810,8 +900,10 @@ def _modes(paths) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-GRADE = ("import json, sys\nfrom pathlib import Path\nfrom gmmcourse.grading import runner\n"
-         "print(json.dumps(runner.grade(Path(sys.argv[1]), Path(sys.argv[2]))[0]))\n")
+GRADE = (
+    "import json, sys\nfrom pathlib import Path\nfrom gmmcourse.grading import runner\n"
+    "print(json.dumps(runner.grade(Path(sys.argv[1]), Path(sys.argv[2]))[0]))\n"
+)
 
 
 def test_local_grading_changes_no_host_permissions(lab, tmp_path):
@@ -822,26 +914,63 @@ def test_local_grading_changes_no_host_permissions(lab, tmp_path):
     os.chmod(base, 0o755)
     try:
         kit = _world_readable_clone(base / "kit")
-        shutil.copytree(REPO / "gmmcourse", kit / "gmmcourse", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # the grader under test
+        shutil.copytree(
+            REPO / "gmmcourse",
+            kit / "gmmcourse",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )  # the grader under test
         (kit / "dist").mkdir(exist_ok=True)
         interpreter = Path(os.path.realpath(sys.executable))
-        watched = [*interpreter.parents, Path(sys.executable).parent, Path(sys.prefix),
-                   *Path(sys.prefix).parents,
-                   Path(sys.base_prefix), *Path(sys.base_prefix).parents,
-                   *(kit / name for name in ("", "solutions", "autograder", ".git", "dist", "tests",
-                                             "gmmcourse", "tests/fixtures/attack_unit/solution", "data")),
-                   *(kit / "solutions").glob("*"), *(kit / "autograder").glob("*"),
-                   lab.root, lab.unit, lab.drops, Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
+        watched = [
+            *interpreter.parents,
+            Path(sys.executable).parent,
+            Path(sys.prefix),
+            *Path(sys.prefix).parents,
+            Path(sys.base_prefix),
+            *Path(sys.base_prefix).parents,
+            *(
+                kit / name
+                for name in (
+                    "",
+                    "solutions",
+                    "autograder",
+                    ".git",
+                    "dist",
+                    "tests",
+                    "gmmcourse",
+                    "tests/fixtures/attack_unit/solution",
+                    "data",
+                )
+            ),
+            *(kit / "solutions").glob("*"),
+            *(kit / "autograder").glob("*"),
+            lab.root,
+            lab.unit,
+            lab.drops,
+            Path("/tmp"),
+            Path("/var/tmp"),
+            Path("/dev/shm"),
+        ]
         before = _modes(watched)
-        proc = subprocess.run([sys.executable, "-c", GRADE, str(lab.unit), str(FIXTURE / "solution")],
-                              cwd=kit, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", GRADE, str(lab.unit), str(FIXTURE / "solution")],
+            cwd=kit,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert json.loads(proc.stdout)["score"] == MAX
         after = _modes(watched)
         changed = {p: (before[p], after.get(p)) for p in before if after.get(p) != before[p]}
-        record_row("permission_changes", {"score": json.loads(proc.stdout)["score"],
-                                          "output": f"host folders changed: {sorted(changed) or 'none'}"})
+        record_row(
+            "permission_changes",
+            {
+                "score": json.loads(proc.stdout)["score"],
+                "output": f"host folders changed: {sorted(changed) or 'none'}",
+            },
+        )
         assert not changed, f"the grading changed the host's folders (before, after): {changed}"
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -893,7 +1022,7 @@ def test_a_timeout_costs_that_case_only(lab, tmp_path):
 def test_same_score_everywhere_and_every_time(lab, which, expected):
     """Public cases are worth 0: the partial answer fails one of the two hidden logsumexp cases."""
     submission = FIXTURE / which
-    runs = [release.grade_with_zip(lab.zip, submission) for _ in range(3)]  # as `gmmcourse grade`
+    runs = [package.grade_with_zip(lab.zip, submission) for _ in range(3)]  # as `gmmcourse grade`
     results, printed, _ = run_autograder(lab, submission)
     runs.append(results)
     for run in runs:
@@ -910,8 +1039,13 @@ def test_concurrent_gradings_do_not_interfere(lab, host, tmp_path):
     killer = make_submission(tmp_path / "killer", FIXTURE / "attacks" / "kill_everything.py", drop)
 
     def start(submission):
-        return subprocess.Popen([sys.executable, "-c", GRADE, str(lab.unit), str(submission)], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", GRADE, str(lab.unit), str(submission)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     procs = [start(killer)]
     deadline = time.monotonic() + 20
@@ -955,7 +1089,15 @@ def test_wire_refuses_millions_of_values_before_parsing():
 
 def test_results_are_valid_even_when_grading_fails(tmp_path, capsys):
     out = tmp_path / "results.json"
-    code = gradescope.main(["--unit-dir", str(tmp_path / "missing"),
-                            "--submission", str(FIXTURE / "solution"), "--results", str(out)])
+    code = gradescope.main(
+        [
+            "--unit-dir",
+            str(tmp_path / "missing"),
+            "--submission",
+            str(FIXTURE / "solution"),
+            "--results",
+            str(out),
+        ]
+    )
     results = json.loads(out.read_text())
     assert code == 2 and results["score"] == 0 and "could not grade" in results["output"]

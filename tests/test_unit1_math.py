@@ -38,9 +38,19 @@ def nb():
 
 def test_grader_module_has_only_definitions(nb):
     """No experiment ran: the data and the figures are absent, every graded function is there."""
-    for name in ("fit_generative_model", "class_log_joint", "decompose", "log_joint_sweep",
-                 "log_joint_from_eig", "predict", "count_errors", "split_train_valid", "select_c",
-                 "coordinate_descent_c", "select_c_per_class"):
+    for name in (
+        "fit_generative_model",
+        "class_log_joint",
+        "decompose",
+        "log_joint_sweep",
+        "log_joint_from_eig",
+        "predict",
+        "count_errors",
+        "split_train_valid",
+        "select_c",
+        "coordinate_descent_c",
+        "select_c_per_class",
+    ):
         assert callable(nb[name]), name
     assert "x_train_ND" not in nb and "fig" not in nb and "grader" not in nb
 
@@ -64,8 +74,13 @@ def naive_log_joint(x, pi, mu, sigma, c):
     """log pi_k + log N(x | mu_k, sigma_k + c_k I) with scipy, one class at a time."""
     K, D = mu.shape
     c_K = np.broadcast_to(np.asarray(c, dtype=float), (K,))
-    return np.stack([np.log(pi[k]) + multivariate_normal(mu[k], sigma[k] + c_K[k] * np.eye(D)).logpdf(x)
-                     for k in range(K)], axis=1).reshape(len(x), K)
+    return np.stack(
+        [
+            np.log(pi[k]) + multivariate_normal(mu[k], sigma[k] + c_K[k] * np.eye(D)).logpdf(x)
+            for k in range(K)
+        ],
+        axis=1,
+    ).reshape(len(x), K)
 
 
 # ----------------------------------------------------------------------------------------- fitting
@@ -149,12 +164,17 @@ def test_eigen_path_equals_direct_path(nb, constant_dims):
     assert sweep.shape == (len(grid), len(x_new), 3)
     for i, c in enumerate(grid):
         direct = nb["class_log_joint"](x_new, pi, mu, sigma, c)
-        np.testing.assert_allclose(nb["log_joint_from_eig"](x_new, pi, mu, parts, c), direct,
-                                   rtol=1e-9, atol=1e-7)
+        np.testing.assert_allclose(
+            nb["log_joint_from_eig"](x_new, pi, mu, parts, c), direct, rtol=1e-9, atol=1e-7
+        )
         np.testing.assert_allclose(sweep[i], direct, rtol=1e-9, atol=1e-7)
     per_class = np.array([0.3, 7.0, 2.0])
-    np.testing.assert_allclose(nb["log_joint_from_eig"](x_new, pi, mu, parts, per_class),
-                               naive_log_joint(x_new, pi, mu, sigma, per_class), rtol=1e-9, atol=1e-7)
+    np.testing.assert_allclose(
+        nb["log_joint_from_eig"](x_new, pi, mu, parts, per_class),
+        naive_log_joint(x_new, pi, mu, sigma, per_class),
+        rtol=1e-9,
+        atol=1e-7,
+    )
     rows = nb["log_joint_sweep"](x_new, pi, mu, parts, np.stack([per_class, np.full(3, 2.0)]))
     direct = nb["class_log_joint"](x_new, pi, mu, sigma, 2.0)
     np.testing.assert_allclose(rows[1], direct, rtol=1e-9, atol=1e-7)
@@ -206,8 +226,9 @@ def naive_validation_errors(x, y, candidates, seed, n_valid):
     pi = np.bincount(y[fit], minlength=K) / len(fit)
     mu = np.stack([x[fit][y[fit] == k].mean(axis=0) for k in range(K)])
     sigma = np.stack([np.cov(x[fit][y[fit] == k], rowvar=False, bias=True) for k in range(K)])
-    return np.array([np.sum(naive_log_joint(x[valid], pi, mu, sigma, c).argmax(axis=1) != y[valid])
-                     for c in candidates])
+    return np.array(
+        [np.sum(naive_log_joint(x[valid], pi, mu, sigma, c).argmax(axis=1) != y[valid]) for c in candidates]
+    )
 
 
 def test_split_uses_default_rng_permutation(nb):

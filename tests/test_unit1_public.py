@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gmmcourse import paths, release
+from gmmcourse import paths
+from gmmcourse.build import package, units
 from gmmcourse.course_data import load_mnist
 from gmmcourse.grading import runner
 from tests.mutation_support import mutate_notebook
@@ -21,8 +22,12 @@ from tests.test_unit1_math import load_notebook_definitions
 
 UNIT = "unit1_gaussian_classifier"
 NOTEBOOK = "unit1_gaussian_classifier.ipynb"
-SWAPPED = [("return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])",
-            "return np.sort(perm[:n_valid]), np.sort(perm[n_valid:])")]
+SWAPPED = [
+    (
+        "return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])",
+        "return np.sort(perm[:n_valid]), np.sort(perm[n_valid:])",
+    )
+]
 # what the comparator says about the swapped split's public case (spec.Exact's shape detail)
 SWAP_DETAIL = "fit_idx: expected shape (15,), got shape (5,)"
 
@@ -35,8 +40,13 @@ def release_copy(tmp_path):
 
 
 def run_checks(folder: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "run_public_checks.py", *args], cwd=folder,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "run_public_checks.py", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def failure_blocks(stdout: str) -> list[list[str]]:
@@ -94,15 +104,15 @@ def test_three_routes_agree_on_a_swapped_split(release_copy, tmp_path, monkeypat
     # 3. the autograder's public case (only that test is run: the others see the solution's code)
     load_unit = runner.load_unit
 
-    def split_only(folder):
-        unit = load_unit(folder)
+    def split_only(folder, name=None):
+        unit = load_unit(folder, name)
         unit.tests = [t for t in unit.tests if t.name == "split_train_valid"]
         return unit
 
     monkeypatch.setattr(runner, "load_unit", split_only)
     zip_path = tmp_path / "autograder.zip"
-    release.build_autograder_zip(release.unit_sources(UNIT), zip_path)
-    [test] = release.grade_with_zip(zip_path, mutant)["tests"]
+    package.build_autograder_zip(units.unit_sources(UNIT), zip_path)
+    [test] = package.grade_with_zip(zip_path, mutant)["tests"]
     public_line = next(line for line in test["output"].splitlines() if "n=20, n_valid=5" in line)
     assert public_line.startswith("FAIL") and SWAP_DETAIL in public_line, public_line
 

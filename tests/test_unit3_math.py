@@ -21,7 +21,7 @@ import scipy.stats
 from scipy.special import logsumexp
 
 from gmmcourse import course_data
-from gmmcourse.release import strip_solutions
+from gmmcourse.build.strip import strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "solutions" / "unit3_gmm_em_lbfgs" / "src"
@@ -190,9 +190,12 @@ def test_tiny_stddev_in_a_mixture_matches_long_double(u3, module):
 def test_penalty_is_smallest_at_sqrt_mode(u3):
     calc = u3.calc_penalty_stddev.calc_penalty_stddev
     for m, s in [(1.0, 100.0), (25.0, 100.0), (0.04, 3.0)]:
-        result = scipy.optimize.minimize_scalar(lambda sd, m=m, s=s: calc(np.full((1, 1), sd), m, s),
-                                                bounds=(1e-3 * np.sqrt(m), 1e3 * np.sqrt(m)),
-                                                method="bounded", options=dict(xatol=1e-10))
+        result = scipy.optimize.minimize_scalar(
+            lambda sd, m=m, s=s: calc(np.full((1, 1), sd), m, s),
+            bounds=(1e-3 * np.sqrt(m), 1e3 * np.sqrt(m)),
+            method="bounded",
+            options=dict(xatol=1e-10),
+        )
         assert result.x == pytest.approx(np.sqrt(m), rel=1e-5)
     # the formula itself, summed over entries
     stddev_KD = np.array([[0.5, 2.0], [1.0, 3.0]])
@@ -321,14 +324,20 @@ def test_em_fit_history_length_and_last_entry_scores_the_fitted_model(u3, tops_s
     model = make_em(u3, K=8, D=D, seed=11, max_iter=20, ftol=0.0, variance_penalty_mode=25.0)
     model.fit(x_ND, x_valid_ND, verbose=False)
     history = model.history
-    assert set(history) == {"iter", "train_loss", "train_loss_per_pixel", "train_score_per_pixel",
-                            "valid_score_per_pixel"}
+    assert set(history) == {
+        "iter",
+        "train_loss",
+        "train_loss_per_pixel",
+        "train_score_per_pixel",
+        "valid_score_per_pixel",
+    }
     assert all(len(values) == 21 for values in history.values())
     assert history["iter"] == list(range(21))
     score = model.score(x_ND)
     assert history["train_score_per_pixel"][-1] == pytest.approx(score / x_ND.size, rel=1e-12)
-    assert history["valid_score_per_pixel"][-1] == pytest.approx(model.score(x_valid_ND) / x_valid_ND.size,
-                                                                 rel=1e-12)
+    assert history["valid_score_per_pixel"][-1] == pytest.approx(
+        model.score(x_valid_ND) / x_valid_ND.size, rel=1e-12
+    )
     assert history["train_loss"][-1] == pytest.approx(model.calc_penalty_stddev() - score, rel=1e-12)
     assert history["train_loss_per_pixel"][-1] == pytest.approx(history["train_loss"][-1] / x_ND.size)
     # entry 0 scores the initial parameters
@@ -339,8 +348,16 @@ def test_em_fit_history_length_and_last_entry_scores_the_fitted_model(u3, tops_s
 
 def test_em_loss_never_increases_and_double_checks_pass(u3, tops_small):
     x_ND = tops_small[:300]
-    model = make_em(u3, K=5, D=x_ND.shape[1], seed=3, max_iter=15, ftol=0.0, variance_penalty_mode=25.0,
-                    do_double_check_correctness=True)
+    model = make_em(
+        u3,
+        K=5,
+        D=x_ND.shape[1],
+        seed=3,
+        max_iter=15,
+        ftol=0.0,
+        variance_penalty_mode=25.0,
+        do_double_check_correctness=True,
+    )
     model.fit(x_ND, verbose=False)
     loss = np.array(model.history["train_loss"])
     assert np.all(np.diff(loss) <= 1e-10 * np.abs(loss[:-1])), np.diff(loss)
@@ -393,8 +410,9 @@ def test_dead_component_keeps_its_mean_gets_sqrt_mode_and_causes_no_nan(u3):
 def test_em_edge_shapes_fit_without_nan(u3, N, K, D):
     x_ND = tops_like(max(N, 1), D=D, seed=N)[:N]
     m = 2.0
-    model = make_em(u3, K=K, D=D, seed=5, max_iter=10, variance_penalty_mode=m,
-                    do_double_check_correctness=True)
+    model = make_em(
+        u3, K=K, D=D, seed=5, max_iter=10, variance_penalty_mode=m, do_double_check_correctness=True
+    )
     with no_warnings():
         model.fit(x_ND, tops_like(7, D=D, seed=99), verbose=False)
     for values in model.history.values():
@@ -470,8 +488,9 @@ def test_lbfgs_fit_history_and_last_entry(u3):
     n = len(history["iter"])
     assert 2 <= n <= 17 and history["iter"] == list(range(n))
     assert history["train_score_per_pixel"][-1] == pytest.approx(model.score(x_ND) / x_ND.size, rel=1e-10)
-    assert history["valid_score_per_pixel"][-1] == pytest.approx(model.score(x_valid_ND) / x_valid_ND.size,
-                                                                 rel=1e-10)
+    assert history["valid_score_per_pixel"][-1] == pytest.approx(
+        model.score(x_valid_ND) / x_valid_ND.size, rel=1e-10
+    )
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
@@ -489,8 +508,9 @@ def test_lbfgs_edge_shapes(u3, N, K, D):
 def test_many_runs_writes_files_and_best_table(u3, tmp_path):
     em = u3.train_EM_gmm_with_many_runs
     x_ND, x_valid_ND = tops_like(60, D=4, seed=1), tops_like(20, D=4, seed=2)
-    runs = em.train_EM_gmm_with_many_runs(x_ND, x_valid_ND, K_list=[1, 2], seed_list=[1, 2],
-                                          output_dir=tmp_path, max_iter=3)
+    runs = em.train_EM_gmm_with_many_runs(
+        x_ND, x_valid_ND, K_list=[1, 2], seed_list=[1, 2], output_dir=tmp_path, max_iter=3
+    )
     assert [(r["K"], r["seed"]) for r in runs] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert len(list(tmp_path.glob("history_*.csv"))) == 4 and len(list(tmp_path.glob("params_*.npz"))) == 4
     rows = em.table_of_best_runs(runs, x_valid_ND, tops_like(10, D=4, seed=3))
@@ -498,24 +518,45 @@ def test_many_runs_writes_files_and_best_table(u3, tmp_path):
     fig = u3.plot_history_for_many_runs.plot_history_for_many_runs(runs)
     assert all(ax.get_xlabel() == "iteration" for ax in fig.axes) and fig._suptitle is not None
     params = runs[-1]["params"]
-    fig = u3.viz_gmm_for_img_data.show_gmm_as_images(params["log_pi_K"], params["mu_KD"],
-                                                     params["stddev_KD"], image_shape=(2, 2))
+    fig = u3.viz_gmm_for_img_data.show_gmm_as_images(
+        params["log_pi_K"], params["mu_KD"], params["stddev_KD"], image_shape=(2, 2)
+    )
     assert fig.axes[0].get_title().startswith("k=")
     lbfgs_runs = u3.train_LBFGS_gmm_with_many_runs.train_LBFGS_gmm_with_many_runs(
-        x_ND, None, K_list=[2], seed_list=[1], max_iter=3)
+        x_ND, None, K_list=[2], seed_list=[1], max_iter=3
+    )
     assert "valid_score_per_pixel" not in lbfgs_runs[0]["history"]
 
 
 def test_many_runs_command_line(u3, tmp_path, capsys, monkeypatch):
     header = ",".join(course_data.TOPS_HEADER)  # the reader checks the real 400-pixel header
     for split, seed in (("train", 1), ("valid", 2)):
-        np.savetxt(tmp_path / f"tops-20x20flattened_x_{split}.csv", tops_like(30, D=400, seed=seed),
-                   delimiter=",", header=header, comments="", fmt="%.3g")
+        np.savetxt(
+            tmp_path / f"tops-20x20flattened_x_{split}.csv",
+            tops_like(30, D=400, seed=seed),
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt="%.3g",
+        )
     main = u3.train_EM_gmm_with_many_runs.main
     # in the release, src/course_data.py is the kit's own reader, copied there at build time
     monkeypatch.setitem(sys.modules, "course_data", course_data)
-    code = main(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"), "--K_list", "1", "2",
-                 "--seed_list", "7", "--max_iter", "2"])
+    code = main(
+        [
+            "--data_dir",
+            str(tmp_path),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--K_list",
+            "1",
+            "2",
+            "--seed_list",
+            "7",
+            "--max_iter",
+            "2",
+        ]
+    )
     assert code == 0 and len(list((tmp_path / "out").glob("*"))) == 4
     assert main(["--data_dir", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o2")]) == 2
     assert "error: no tops data folder found" in capsys.readouterr().err
@@ -536,14 +577,17 @@ def test_solution_regions_are_where_students_work_and_the_stubs_import(u3, tmp_p
     for module, function in SOLUTION_REGIONS:
         text = (tmp_path / f"{module}.py").read_text()
         start = text.index(f"def {function}(")
-        body = text[start:text.find("\n    def ", start + 1) if "\n    def " in text[start:] else None]
+        body = text[start : text.find("\n    def ", start + 1) if "\n    def " in text[start:] else None]
         assert f'raise NotImplementedError("{function}: not written yet")' in body, (module, function)
-    probe = ("import numpy as np, calc_neg_log_lik__np as m, GMM_PenalizedMLEstimator_EM as em\n"
-             "args = (np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), np.ones((1, 1)))\n"
-             "try:\n    m.calc_neg_log_lik(*args)\n"
-             "except NotImplementedError:\n    print('stub')\n")
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    probe = (
+        "import numpy as np, calc_neg_log_lik__np as m, GMM_PenalizedMLEstimator_EM as em\n"
+        "args = (np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), np.ones((1, 1)))\n"
+        "try:\n    m.calc_neg_log_lik(*args)\n"
+        "except NotImplementedError:\n    print('stub')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "stub", proc.stderr
 
 

@@ -21,8 +21,12 @@ from tests.mutation_support import build_zip, copy_src, lost_points, replace_onc
 
 UNIT = "unit3_gmm_em_lbfgs"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
-NP, AG, EM, LB = ("calc_neg_log_lik__np.py", "calc_neg_log_lik__ag.py", "GMM_PenalizedMLEstimator_EM.py",
-                  "GMM_PenalizedMLEstimator_LBFGS.py")
+NP, AG, EM, LB = (
+    "calc_neg_log_lik__np.py",
+    "calc_neg_log_lik__ag.py",
+    "GMM_PenalizedMLEstimator_EM.py",
+    "GMM_PenalizedMLEstimator_LBFGS.py",
+)
 SOFTPLUS, SOFTMAX = "transform_softplus.py", "transform_log_softmax.py"
 
 # What each graded test calls, as "file:function" names of student-written code.
@@ -44,108 +48,260 @@ CALLS = {
 # (name, file, where: the function it breaks, exact old snippet, new snippet, test that must lose points)
 BUGS = [
     # ---- the likelihood
-    ("no log-sum-exp in the likelihood", NP, "nll",
-     "return float(-np.sum(logsumexp(log_joint_NK, axis=1)))",
-     "return float(-np.sum(np.log(np.sum(np.exp(log_joint_NK), axis=1))))", "calc_neg_log_lik (numpy)"),
-    ("normalizing constant 2 pi forgotten", NP, "log_joint",
-     "log_norm_K = -np.sum(np.log(stddev_KD), axis=1) - 0.5 * D * np.log(2.0 * np.pi)",
-     "log_norm_K = -np.sum(np.log(stddev_KD), axis=1)", "calc_neg_log_lik (numpy)"),
-    ("data cast to float32", NP, "log_joint",
-     "x_ND = np.asarray(x_ND, dtype=np.float64)", "x_ND = np.asarray(x_ND, dtype=np.float32)",
-     "calc_neg_log_lik (numpy)"),
-    ("float() inside the autograd twin breaks differentiation", AG, "nll",
-     "return -ag_np.sum(logsumexp(log_joint_NK, axis=1))",
-     "return -float(ag_np.sum(logsumexp(log_joint_NK, axis=1)))", "calc_neg_log_lik (autograd)"),
-    ("autograd twin without the weights", AG, "log_joint",
-     "return log_pi_K + log_norm_K - 0.5 * quad_NK", "return log_norm_K - 0.5 * quad_NK",
-     "calc_neg_log_lik (autograd)"),
-    ("autograd twin sums exp without a shift (underflows)", AG, "nll",
-     "return -ag_np.sum(logsumexp(log_joint_NK, axis=1))",
-     "return -ag_np.sum(ag_np.log(ag_np.sum(ag_np.exp(log_joint_NK), axis=1)))",
-     "calc_neg_log_lik (autograd)"),
+    (
+        "no log-sum-exp in the likelihood",
+        NP,
+        "nll",
+        "return float(-np.sum(logsumexp(log_joint_NK, axis=1)))",
+        "return float(-np.sum(np.log(np.sum(np.exp(log_joint_NK), axis=1))))",
+        "calc_neg_log_lik (numpy)",
+    ),
+    (
+        "normalizing constant 2 pi forgotten",
+        NP,
+        "log_joint",
+        "log_norm_K = -np.sum(np.log(stddev_KD), axis=1) - 0.5 * D * np.log(2.0 * np.pi)",
+        "log_norm_K = -np.sum(np.log(stddev_KD), axis=1)",
+        "calc_neg_log_lik (numpy)",
+    ),
+    (
+        "data cast to float32",
+        NP,
+        "log_joint",
+        "x_ND = np.asarray(x_ND, dtype=np.float64)",
+        "x_ND = np.asarray(x_ND, dtype=np.float32)",
+        "calc_neg_log_lik (numpy)",
+    ),
+    (
+        "float() inside the autograd twin breaks differentiation",
+        AG,
+        "nll",
+        "return -ag_np.sum(logsumexp(log_joint_NK, axis=1))",
+        "return -float(ag_np.sum(logsumexp(log_joint_NK, axis=1)))",
+        "calc_neg_log_lik (autograd)",
+    ),
+    (
+        "autograd twin without the weights",
+        AG,
+        "log_joint",
+        "return log_pi_K + log_norm_K - 0.5 * quad_NK",
+        "return log_norm_K - 0.5 * quad_NK",
+        "calc_neg_log_lik (autograd)",
+    ),
+    (
+        "autograd twin sums exp without a shift (underflows)",
+        AG,
+        "nll",
+        "return -ag_np.sum(logsumexp(log_joint_NK, axis=1))",
+        "return -ag_np.sum(ag_np.log(ag_np.sum(ag_np.exp(log_joint_NK), axis=1)))",
+        "calc_neg_log_lik (autograd)",
+    ),
     # ---- E-step and EM loss
-    ("responsibilities not normalized", EM, "estep",
-     "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
-     "r_NK = np.exp(log_joint_NK)", "estep__calc_r_NK"),
-    ("responsibilities normalized over the examples", EM, "estep",
-     "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
-     "r_NK = np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=0, keepdims=True))", "estep__calc_r_NK"),
-    ("entropy term missing from the EM loss", EM, "em_loss",
-     "return float(self.calc_penalty_stddev() - expected_log_joint + neg_entropy)",
-     "return float(self.calc_penalty_stddev() - expected_log_joint)", "calc_EM_loss"),
-    ("plain sum of r * log_joint (0 * -inf is NaN for a weight-0 component)", EM, "em_loss",
-     "expected_log_joint = np.sum(r_NK[used] * log_joint_NK[used])",
-     "expected_log_joint = np.sum(r_NK * log_joint_NK)", "calc_EM_loss"),
+    (
+        "responsibilities not normalized",
+        EM,
+        "estep",
+        "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
+        "r_NK = np.exp(log_joint_NK)",
+        "estep__calc_r_NK",
+    ),
+    (
+        "responsibilities normalized over the examples",
+        EM,
+        "estep",
+        "r_NK = np.exp(log_joint_NK - log_lik_N[:, np.newaxis])",
+        "r_NK = np.exp(log_joint_NK - logsumexp(log_joint_NK, axis=0, keepdims=True))",
+        "estep__calc_r_NK",
+    ),
+    (
+        "entropy term missing from the EM loss",
+        EM,
+        "em_loss",
+        "return float(self.calc_penalty_stddev() - expected_log_joint + neg_entropy)",
+        "return float(self.calc_penalty_stddev() - expected_log_joint)",
+        "calc_EM_loss",
+    ),
+    (
+        "plain sum of r * log_joint (0 * -inf is NaN for a weight-0 component)",
+        EM,
+        "em_loss",
+        "expected_log_joint = np.sum(r_NK[used] * log_joint_NK[used])",
+        "expected_log_joint = np.sum(r_NK * log_joint_NK)",
+        "calc_EM_loss",
+    ),
     # ---- M-steps
-    ("weights summed over the wrong axis", EM, "log_pi",
-     "return np.log(np.sum(r_NK, axis=0)) - np.log(N)", "return np.log(np.sum(r_NK, axis=1)) - np.log(N)",
-     "mstep__update_log_pi_K"),
-    ("weights not normalized (counts returned)", EM, "log_pi",
-     "return np.log(np.sum(r_NK, axis=0)) - np.log(N)", "return np.log(np.sum(r_NK, axis=0))",
-     "mstep__update_log_pi_K"),
-    ("no data (N = 0) gives NaN weights", EM, "log_pi",
-     "        if N == 0:\n            return self.log_pi_K.copy()\n", "", "fit (EM): final parameters"),
-    ("means divided by N instead of the component's count", EM, "mu",
-     "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / count_K[has_data, np.newaxis]",
-     "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / r_NK.shape[0]", "mstep__update_mu_KD"),
-    ("empty component's mean becomes 0 / 0 = NaN", EM, "mu",
-     "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / count_K[has_data, np.newaxis]",
-     "mu_KD = (r_NK.T @ x_ND) / count_K[:, np.newaxis]", "mstep__update_mu_KD"),
-    ("responsibilities cast to float32 in the mean update", EM, "mu",
-     "r_NK = np.asarray(r_NK, dtype=np.float64)\n        count_K = np.sum(r_NK, axis=0)\n        mu_KD",
-     "r_NK = np.asarray(r_NK, dtype=np.float32)\n        count_K = np.sum(r_NK, axis=0)\n        mu_KD",
-     "mstep__update_mu_KD"),
-    ("variance returned where the stddev is due", EM, "stddev",
-     "return np.sqrt(var_KD)", "return var_KD", "mstep__update_stddev_KD"),
-    ("penalty dropped from the variance update", EM, "stddev",
-     "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)",
-     "var_KD = sq_dev_KD / count_K1", "mstep__update_stddev_KD"),
-    ("penalty's prior count uses m instead of m squared", EM, "stddev",
-     "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)",
-     "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m) + count_K1)", "mstep__update_stddev_KD"),
-    ("squared deviations around 0 instead of the means", EM, "stddev",
-     "sq_dev_KD = r_NK.T @ x_sq_ND - count_K1 * np.square(self.mu_KD)",
-     "sq_dev_KD = r_NK.T @ x_sq_ND", "mstep__update_stddev_KD"),
+    (
+        "weights summed over the wrong axis",
+        EM,
+        "log_pi",
+        "return np.log(np.sum(r_NK, axis=0)) - np.log(N)",
+        "return np.log(np.sum(r_NK, axis=1)) - np.log(N)",
+        "mstep__update_log_pi_K",
+    ),
+    (
+        "weights not normalized (counts returned)",
+        EM,
+        "log_pi",
+        "return np.log(np.sum(r_NK, axis=0)) - np.log(N)",
+        "return np.log(np.sum(r_NK, axis=0))",
+        "mstep__update_log_pi_K",
+    ),
+    (
+        "no data (N = 0) gives NaN weights",
+        EM,
+        "log_pi",
+        "        if N == 0:\n            return self.log_pi_K.copy()\n",
+        "",
+        "fit (EM): final parameters",
+    ),
+    (
+        "means divided by N instead of the component's count",
+        EM,
+        "mu",
+        "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / count_K[has_data, np.newaxis]",
+        "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / r_NK.shape[0]",
+        "mstep__update_mu_KD",
+    ),
+    (
+        "empty component's mean becomes 0 / 0 = NaN",
+        EM,
+        "mu",
+        "mu_KD[has_data] = (r_NK.T @ x_ND)[has_data] / count_K[has_data, np.newaxis]",
+        "mu_KD = (r_NK.T @ x_ND) / count_K[:, np.newaxis]",
+        "mstep__update_mu_KD",
+    ),
+    (
+        "responsibilities cast to float32 in the mean update",
+        EM,
+        "mu",
+        "r_NK = np.asarray(r_NK, dtype=np.float64)\n        count_K = np.sum(r_NK, axis=0)\n        mu_KD",
+        "r_NK = np.asarray(r_NK, dtype=np.float32)\n        count_K = np.sum(r_NK, axis=0)\n        mu_KD",
+        "mstep__update_mu_KD",
+    ),
+    (
+        "variance returned where the stddev is due",
+        EM,
+        "stddev",
+        "return np.sqrt(var_KD)",
+        "return var_KD",
+        "mstep__update_stddev_KD",
+    ),
+    (
+        "penalty dropped from the variance update",
+        EM,
+        "stddev",
+        "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)",
+        "var_KD = sq_dev_KD / count_K1",
+        "mstep__update_stddev_KD",
+    ),
+    (
+        "penalty's prior count uses m instead of m squared",
+        EM,
+        "stddev",
+        "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m * m) + count_K1)",
+        "var_KD = (1.0 / (s * m) + sq_dev_KD) / (1.0 / (s * m) + count_K1)",
+        "mstep__update_stddev_KD",
+    ),
+    (
+        "squared deviations around 0 instead of the means",
+        EM,
+        "stddev",
+        "sq_dev_KD = r_NK.T @ x_sq_ND - count_K1 * np.square(self.mu_KD)",
+        "sq_dev_KD = r_NK.T @ x_sq_ND",
+        "mstep__update_stddev_KD",
+    ),
     # ---- the EM loop
-    ("off-by-one history (max_iter entries instead of max_iter + 1)", EM, "fit",
-     "for iter_id in range(self.max_iter + 1):", "for iter_id in range(self.max_iter):",
-     "fit (EM): history"),
-    ("validation score computed on the training data", EM, "fit",
-     "valid_score = None if x_valid_ND is None else self.score(x_valid_ND)",
-     "valid_score = None if x_valid_ND is None else self.score(x_ND)", "fit (EM): history"),
-    ("never stops early (ftol ignored)", EM, "fit",
-     "if converged or iter_id == self.max_iter:", "if iter_id == self.max_iter:", "fit (EM): history"),
-    ("double-check mode ignored", EM, "fit",
-     "            if self.do_double_check_correctness:\n"
-     "                loss_after_estep = self.calc_EM_loss(r_NK, x_ND)\n"
-     "                self._check_estep(train_loss, loss_after_estep, iter_id)\n"
-     "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
-     "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
-     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n"
-     "            if self.do_double_check_correctness:\n"
-     "                self._check_mstep(loss_after_estep, self.calc_EM_loss(r_NK, x_ND), iter_id)\n",
-     "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
-     "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
-     "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n",
-     "fit (EM): history"),
-    ("one more EM step after the last history entry (the CS136 loop order)", EM, "fit",
-     "if converged or iter_id == self.max_iter:", "if converged:", "fit (EM): final parameters"),
+    (
+        "off-by-one history (max_iter entries instead of max_iter + 1)",
+        EM,
+        "fit",
+        "for iter_id in range(self.max_iter + 1):",
+        "for iter_id in range(self.max_iter):",
+        "fit (EM): history",
+    ),
+    (
+        "validation score computed on the training data",
+        EM,
+        "fit",
+        "valid_score = None if x_valid_ND is None else self.score(x_valid_ND)",
+        "valid_score = None if x_valid_ND is None else self.score(x_ND)",
+        "fit (EM): history",
+    ),
+    (
+        "never stops early (ftol ignored)",
+        EM,
+        "fit",
+        "if converged or iter_id == self.max_iter:",
+        "if iter_id == self.max_iter:",
+        "fit (EM): history",
+    ),
+    (
+        "double-check mode ignored",
+        EM,
+        "fit",
+        "            if self.do_double_check_correctness:\n"
+        "                loss_after_estep = self.calc_EM_loss(r_NK, x_ND)\n"
+        "                self._check_estep(train_loss, loss_after_estep, iter_id)\n"
+        "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
+        "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
+        "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n"
+        "            if self.do_double_check_correctness:\n"
+        "                self._check_mstep(loss_after_estep, self.calc_EM_loss(r_NK, x_ND), iter_id)\n",
+        "            self.log_pi_K = self.mstep__update_log_pi_K(r_NK)\n"
+        "            self.mu_KD = self.mstep__update_mu_KD(r_NK, x_ND)\n"
+        "            self.stddev_KD = self.mstep__update_stddev_KD(r_NK, x_ND, x_sq_ND)\n",
+        "fit (EM): history",
+    ),
+    (
+        "one more EM step after the last history entry (the CS136 loop order)",
+        EM,
+        "fit",
+        "if converged or iter_id == self.max_iter:",
+        "if converged:",
+        "fit (EM): final parameters",
+    ),
     # ---- transforms and L-BFGS
-    ("naive softplus overflows", SOFTPLUS, "softplus",
-     "return ag_np.logaddexp(0.0, u)", "return ag_np.log(1.0 + ag_np.exp(u))", "transforms"),
-    ("naive inverse softplus (overflows for large, -inf for tiny stddevs)", SOFTPLUS, "inverse",
-     "return s + ag_np.log(-ag_np.expm1(-s))", "return ag_np.log(ag_np.exp(s) - 1.0)", "transforms"),
-    ("inverse log-softmax assumes normalized input", SOFTMAX, "inverse",
-     "return log_pi_K - logsumexp(log_pi_K)", "return log_pi_K", "transforms"),
-    ("L-BFGS loss without the penalty", LB, "calc_loss",
-     "return penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)",
-     "return calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)", "calc_loss (L-BFGS)"),
-    ("L-BFGS loss per pixel (the objective scaled by 1 / (N D))", LB, "calc_loss",
-     "return penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)",
-     "return (penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)) / x_ND.size",
-     "calc_loss (L-BFGS)"),
+    (
+        "naive softplus overflows",
+        SOFTPLUS,
+        "softplus",
+        "return ag_np.logaddexp(0.0, u)",
+        "return ag_np.log(1.0 + ag_np.exp(u))",
+        "transforms",
+    ),
+    (
+        "naive inverse softplus (overflows for large, -inf for tiny stddevs)",
+        SOFTPLUS,
+        "inverse",
+        "return s + ag_np.log(-ag_np.expm1(-s))",
+        "return ag_np.log(ag_np.exp(s) - 1.0)",
+        "transforms",
+    ),
+    (
+        "inverse log-softmax assumes normalized input",
+        SOFTMAX,
+        "inverse",
+        "return log_pi_K - logsumexp(log_pi_K)",
+        "return log_pi_K",
+        "transforms",
+    ),
+    (
+        "L-BFGS loss without the penalty",
+        LB,
+        "calc_loss",
+        "return penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)",
+        "return calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)",
+        "calc_loss (L-BFGS)",
+    ),
+    (
+        "L-BFGS loss per pixel (the objective scaled by 1 / (N D))",
+        LB,
+        "calc_loss",
+        "return penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)",
+        "return (penalty + calc_neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD)) / x_ND.size",
+        "calc_loss (L-BFGS)",
+    ),
 ]
-
 
 
 def _batches():
@@ -154,8 +310,12 @@ def _batches():
     batches = []
     for i, bug in enumerate(BUGS):
         for batch in batches:
-            if all(not _calls(bug[5], _mutates(BUGS[j])) and not _calls(BUGS[j][5], _mutates(bug))
-                   and _mutates(BUGS[j]) != _mutates(bug) for j in batch):
+            if all(
+                not _calls(bug[5], _mutates(BUGS[j]))
+                and not _calls(BUGS[j][5], _mutates(bug))
+                and _mutates(BUGS[j]) != _mutates(bug)
+                for j in batch
+            ):
                 batch.append(i)
                 break
         else:
@@ -163,68 +323,68 @@ def _batches():
     return batches
 
 
-NAIVE_LOG_JOINT = '''    from scipy.stats import norm
+NAIVE_LOG_JOINT = """    from scipy.stats import norm
     x_ND = np.asarray(x_ND, dtype=np.float64)
     logpdf_NKD = norm.logpdf(x_ND[:, None, :], loc=np.asarray(mu_KD)[None], scale=np.asarray(stddev_KD)[None])
     return np.asarray(log_pi_K, dtype=np.float64)[None, :] + logpdf_NKD.sum(axis=2)
-'''
+"""
 
-LOOP_LOG_JOINT = '''    from scipy.stats import norm
+LOOP_LOG_JOINT = """    from scipy.stats import norm
     x_ND = np.asarray(x_ND, dtype=np.float64)
     columns = []
     for k in range(len(log_pi_K)):
         columns.append(log_pi_K[k] + np.sum(norm.logpdf(x_ND, mu_KD[k], stddev_KD[k]), axis=1))
     return np.stack(columns, axis=1) if columns else np.zeros((x_ND.shape[0], 0))
-'''
+"""
 
-DIRECT_LOG_JOINT_AG = '''    x_ND = ag_np.asarray(x_ND, dtype=ag_np.float64)
+DIRECT_LOG_JOINT_AG = """    x_ND = ag_np.asarray(x_ND, dtype=ag_np.float64)
     z_NKD = (x_ND[:, None, :] - mu_KD[None, :, :]) / stddev_KD[None, :, :]
     log_pdf_NK = ag_np.sum(-0.5 * z_NKD**2 - ag_np.log(stddev_KD)[None, :, :], axis=2)
     return log_pi_K + log_pdf_NK - 0.5 * x_ND.shape[1] * ag_np.log(2 * ag_np.pi)
-'''
+"""
 
-DIRECT_MSTEP_STDDEV = '''        x_ND = np.asarray(x_ND, dtype=np.float64)
+DIRECT_MSTEP_STDDEV = """        x_ND = np.asarray(x_ND, dtype=np.float64)
         m, s = self.variance_penalty_mode, self.variance_penalty_spread
         diff_NKD = x_ND[:, None, :] - self.mu_KD[None, :, :]
         spread_KD = np.einsum("nk,nkd->kd", r_NK, diff_NKD ** 2)
         count_K = r_NK.sum(axis=0)
         return np.sqrt((1 / (s * m) + spread_KD) / (1 / (s * m * m) + count_K[:, None]))
-'''
+"""
 
 # a helper function in the same file, a floor on r as many students write it, the CS136 style
 # entropy r * log(r + 1e-100), and pi from the total of r rather than N
-HELPER_ESTEP = '''        return _normalize_rows_in_log_space(
+HELPER_ESTEP = """        return _normalize_rows_in_log_space(
             calc_log_joint_NK(x_ND, self.log_pi_K, self.mu_KD, self.stddev_KD))
-'''
+"""
 HELPER_FUNCTION = '''
 
 def _normalize_rows_in_log_space(log_w_NK):
     """exp(log_w - logsumexp(log_w)) along each row."""
     return np.exp(log_w_NK - logsumexp(log_w_NK, axis=1)[:, np.newaxis])
 '''
-CS136_STYLE_LOSS = '''        lj_NK = calc_log_joint_NK(x_ND, self.log_pi_K, self.mu_KD, self.stddev_KD)
+CS136_STYLE_LOSS = """        lj_NK = calc_log_joint_NK(x_ND, self.log_pi_K, self.mu_KD, self.stddev_KD)
         safe_NK = np.where(r_NK > 0, lj_NK, 0.0)
         entropy = -np.sum(r_NK * np.log(r_NK + 1e-100))
         return float(self.calc_penalty_stddev() - np.sum(r_NK * safe_NK) - entropy)
-'''
-TOTAL_LOG_PI = '''        count_K = np.sum(r_NK, axis=0)
+"""
+TOTAL_LOG_PI = """        count_K = np.sum(r_NK, axis=0)
         total = np.sum(count_K)
         if total == 0:
             return np.array(self.log_pi_K, dtype=np.float64)
         with np.errstate(divide="ignore"):
             return np.log(count_K / total)
-'''
-ZERO_EMPTY_MEAN = '''        count_K = np.sum(r_NK, axis=0)
+"""
+ZERO_EMPTY_MEAN = """        count_K = np.sum(r_NK, axis=0)
         sum_KD = r_NK.T @ np.asarray(x_ND, dtype=np.float64)
         return sum_KD / np.maximum(count_K, 1e-300)[:, np.newaxis]
-'''
-WHERE_SOFTPLUS = '''    return ag_np.maximum(u, 0.0) + ag_np.log1p(ag_np.exp(-ag_np.abs(u)))
-'''
-OTHER_LOG_SOFTMAX = '''    import autograd.numpy as anp
+"""
+WHERE_SOFTPLUS = """    return ag_np.maximum(u, 0.0) + ag_np.log1p(ag_np.exp(-ag_np.abs(u)))
+"""
+OTHER_LOG_SOFTMAX = """    import autograd.numpy as anp
     shift = anp.max(u_K)
     return u_K - shift - anp.log(anp.sum(anp.exp(u_K - shift)))
-'''
-MSTEP_FIRST_FIT = '''        r_NK = None
+"""
+MSTEP_FIRST_FIT = """        r_NK = None
         for iter_id in range(self.max_iter + 1):
             if iter_id > 0:
                 self.log_pi_K = self.mstep__update_log_pi_K(r_NK)
@@ -242,21 +402,31 @@ MSTEP_FIRST_FIT = '''        r_NK = None
             if self.record_iteration(train_loss, train_score, valid_score, N, N_valid,
                                      verbose=verbose, label="EM"):
                 break
-'''
+"""
 
 # (name, {file: [(function name, new region body)]}, extra text appended to files)
 ALTERNATIVES = [
-    ("scipy log-densities broadcast over (N, K, D); direct (x - mu) / stddev in the autograd twin; "
-     "variance by direct differences; E-step through a helper function in the same file; CS136-style "
-     "entropy; weights from the total of r; empty means 0; M-step at the top of the loop; softplus "
-     "and log-softmax written another stable way",
-     {NP: [("calc_log_joint_NK", NAIVE_LOG_JOINT)],
-      AG: [("calc_log_joint_NK", DIRECT_LOG_JOINT_AG)],
-      EM: [("mstep__update_stddev_KD", DIRECT_MSTEP_STDDEV), ("estep__calc_r_NK", HELPER_ESTEP),
-           ("calc_EM_loss", CS136_STYLE_LOSS), ("mstep__update_log_pi_K", TOTAL_LOG_PI),
-           ("mstep__update_mu_KD", ZERO_EMPTY_MEAN), ("fit", MSTEP_FIRST_FIT)],
-      SOFTPLUS: [("softplus", WHERE_SOFTPLUS)], SOFTMAX: [("log_softmax", OTHER_LOG_SOFTMAX)]},
-     {EM: HELPER_FUNCTION}),
+    (
+        "scipy log-densities broadcast over (N, K, D); direct (x - mu) / stddev in the autograd twin; "
+        "variance by direct differences; E-step through a helper function in the same file; CS136-style "
+        "entropy; weights from the total of r; empty means 0; M-step at the top of the loop; softplus "
+        "and log-softmax written another stable way",
+        {
+            NP: [("calc_log_joint_NK", NAIVE_LOG_JOINT)],
+            AG: [("calc_log_joint_NK", DIRECT_LOG_JOINT_AG)],
+            EM: [
+                ("mstep__update_stddev_KD", DIRECT_MSTEP_STDDEV),
+                ("estep__calc_r_NK", HELPER_ESTEP),
+                ("calc_EM_loss", CS136_STYLE_LOSS),
+                ("mstep__update_log_pi_K", TOTAL_LOG_PI),
+                ("mstep__update_mu_KD", ZERO_EMPTY_MEAN),
+                ("fit", MSTEP_FIRST_FIT),
+            ],
+            SOFTPLUS: [("softplus", WHERE_SOFTPLUS)],
+            SOFTMAX: [("log_softmax", OTHER_LOG_SOFTMAX)],
+        },
+        {EM: HELPER_FUNCTION},
+    ),
 ]
 
 # The first alternative combines ten independent rewrites into one grading (each is correct on its

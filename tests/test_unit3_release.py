@@ -18,8 +18,11 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d+(?![\w.])")
 
 def _answer_numbers():
     nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
-    answers = [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
-               and c.cell_type == "markdown"]
+    answers = [
+        c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "markdown"
+    ]
     assert len(answers) == 4, "expected one written-answer cell per question"
     return sorted({n.lstrip("-") for text in answers for n in NUMBER.findall(text)})
 

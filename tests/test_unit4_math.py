@@ -17,8 +17,13 @@ from scipy.stats import multivariate_normal
 from gmmcourse import paths
 
 SRC = paths.SOLUTIONS_DIR / "unit4_conditional_gmm" / "src"
-MODULES = ("gaussian_math", "conditional_mixture", "ConditionalGMMRegressor", "MixtureOfExpertsRegressor",
-           "DiscriminativeConditionalGMMRegressor")
+MODULES = (
+    "gaussian_math",
+    "conditional_mixture",
+    "ConditionalGMMRegressor",
+    "MixtureOfExpertsRegressor",
+    "DiscriminativeConditionalGMMRegressor",
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +66,9 @@ def test_log_pdf_matches_scipy(src):
     cov = _spd(rng, 3, 4)
     diff = rng.randn(7, 3, 4)
     got = src["gaussian_math"].calc_log_pdf_NK(diff, np.linalg.cholesky(cov))
-    want = np.array([[multivariate_normal(np.zeros(4), cov[k]).logpdf(diff[n, k]) for k in range(3)]
-                     for n in range(7)])
+    want = np.array(
+        [[multivariate_normal(np.zeros(4), cov[k]).logpdf(diff[n, k]) for k in range(3)] for n in range(7)]
+    )
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -70,8 +76,9 @@ def test_conditioning_matches_the_textbook_formulas(src):
     log_pi, mu, cov = _joint(1)
     x = np.random.RandomState(2).randn(5, 2)
     log_w, mean, chol = src["ConditionalGMMRegressor"].condition_joint_gmm(x, log_pi, mu, cov)
-    log_px = np.array([log_pi[k] + multivariate_normal(mu[k, :2], cov[k, :2, :2]).logpdf(x)
-                       for k in range(3)]).T
+    log_px = np.array(
+        [log_pi[k] + multivariate_normal(mu[k, :2], cov[k, :2, :2]).logpdf(x) for k in range(3)]
+    ).T
     np.testing.assert_allclose(log_w, log_px - logsumexp(log_px, axis=1, keepdims=True), atol=1e-12)
     for k in range(3):
         S = cov[k]
@@ -87,16 +94,18 @@ def test_score_samples_is_joint_over_marginal(src):
     model.log_pi_K, model.mu_KD, model.cov_KDD = log_pi, mu, cov
     xy = np.hstack([x, y])
     joint = logsumexp([log_pi[k] + multivariate_normal(mu[k], cov[k]).logpdf(xy) for k in range(3)], axis=0)
-    marginal = logsumexp([log_pi[k] + multivariate_normal(mu[k, :2], cov[k, :2, :2]).logpdf(x)
-                          for k in range(3)], axis=0)
+    marginal = logsumexp(
+        [log_pi[k] + multivariate_normal(mu[k, :2], cov[k, :2, :2]).logpdf(x) for k in range(3)], axis=0
+    )
     np.testing.assert_allclose(model.score_samples(x, y), joint - marginal, atol=1e-10)
     assert model.score(x, y) == pytest.approx(np.mean(joint - marginal), abs=1e-10)
 
 
 def test_cgmm_em_never_decreases_the_joint_likelihood(src):
     x, y = _data(5)
-    model = src["ConditionalGMMRegressor"].ConditionalGMMRegressor(n_components=3, max_iter=40, tol=0.0,
-                                                                    random_state=0)
+    model = src["ConditionalGMMRegressor"].ConditionalGMMRegressor(
+        n_components=3, max_iter=40, tol=0.0, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(x, y)
@@ -123,8 +132,9 @@ def test_empty_component_keeps_its_parameters(src):
 def test_singular_covariance_without_reg_covar_is_a_clear_error(src):
     rng = np.random.RandomState(9)
     x = np.eye(4)[rng.randint(4, size=30)]
-    model = src["ConditionalGMMRegressor"].ConditionalGMMRegressor(n_components=2, reg_covar=0.0,
-                                                                    random_state=0)
+    model = src["ConditionalGMMRegressor"].ConditionalGMMRegressor(
+        n_components=2, reg_covar=0.0, random_state=0
+    )
     with pytest.raises(ValueError, match="reg_covar"):
         model.fit(x, rng.randn(30, 2))
 
@@ -133,8 +143,11 @@ def test_single_expert_is_least_squares(src):
     from sklearn.linear_model import LinearRegression
 
     x, y = _data(10)
-    model = src["MixtureOfExpertsRegressor"].MixtureOfExpertsRegressor(n_components=1, reg_covar=0.0,
-                                                                        random_state=0).fit(x, y)
+    model = (
+        src["MixtureOfExpertsRegressor"]
+        .MixtureOfExpertsRegressor(n_components=1, reg_covar=0.0, random_state=0)
+        .fit(x, y)
+    )
     ols = LinearRegression().fit(x, y)
     np.testing.assert_allclose(model.predict(x), ols.predict(x), atol=1e-10)
     resid = y - ols.predict(x)

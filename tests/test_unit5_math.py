@@ -36,7 +36,7 @@ def loop_conv2d(x, W, b, stride, padding):
         for o in range(O):
             for a in range(H_out):
                 for c in range(W_out):
-                    patch = xp[n, :, stride * a:stride * a + K, stride * c:stride * c + K]
+                    patch = xp[n, :, stride * a : stride * a + K, stride * c : stride * c + K]
                     y[n, o, a, c] = b[o] + np.sum(patch * W[o])
     return y
 
@@ -59,24 +59,31 @@ def loop_conv_transpose2d(x, W, b, stride, padding, output_padding):
     return y
 
 
-@pytest.mark.parametrize("H, W, K, stride, padding", [(5, 5, 3, 1, 0), (28, 28, 3, 2, 1), (9, 11, 5, 3, 2),
-                                                      (7, 6, 2, 2, 0), (4, 4, 3, 1, 2)])
+@pytest.mark.parametrize(
+    "H, W, K, stride, padding",
+    [(5, 5, 3, 1, 0), (28, 28, 3, 2, 1), (9, 11, 5, 3, 2), (7, 6, 2, 2, 0), (4, 4, 3, 1, 2)],
+)
 def test_conv2d_matches_a_plain_loop(H, W, K, stride, padding):
     rng = np.random.RandomState(H * 100 + K)
     x, w, b = rng.randn(2, 3, H, W), rng.randn(4, 3, K, K), rng.randn(4)
-    np.testing.assert_allclose(layers.conv2d(x, w, b, stride, padding), loop_conv2d(x, w, b, stride, padding),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        layers.conv2d(x, w, b, stride, padding), loop_conv2d(x, w, b, stride, padding), rtol=1e-12, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("H, W, K, stride, padding, output_padding",
-                         [(4, 4, 3, 1, 0, 0), (7, 7, 3, 2, 1, 1), (7, 7, 3, 2, 1, 0), (4, 5, 5, 3, 2, 2),
-                          (5, 4, 3, 2, 2, 1)])
+@pytest.mark.parametrize(
+    "H, W, K, stride, padding, output_padding",
+    [(4, 4, 3, 1, 0, 0), (7, 7, 3, 2, 1, 1), (7, 7, 3, 2, 1, 0), (4, 5, 5, 3, 2, 2), (5, 4, 3, 2, 2, 1)],
+)
 def test_conv_transpose2d_matches_a_plain_loop(H, W, K, stride, padding, output_padding):
     rng = np.random.RandomState(H * 10 + W)
     x, w, b = rng.randn(2, 3, H, W), rng.randn(3, 2, K, K), rng.randn(2)
-    np.testing.assert_allclose(layers.conv_transpose2d(x, w, b, stride, padding, output_padding),
-                               loop_conv_transpose2d(x, w, b, stride, padding, output_padding),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        layers.conv_transpose2d(x, w, b, stride, padding, output_padding),
+        loop_conv_transpose2d(x, w, b, stride, padding, output_padding),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_conv_transpose_is_the_adjoint_of_conv():
@@ -104,8 +111,9 @@ def test_layer_errors_name_the_argument():
     with pytest.raises(ValueError, match="input channels"):
         layers.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((3, 1, 3, 3)), np.zeros(3))
     with pytest.raises(ValueError, match="output_padding"):
-        layers.conv_transpose2d(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1), stride=2,
-                                output_padding=2)
+        layers.conv_transpose2d(
+            np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 3, 3)), np.zeros(1), stride=2, output_padding=2
+        )
 
 
 def test_kl_matches_monte_carlo_and_is_zero_at_the_prior():
@@ -154,11 +162,13 @@ def test_ppca_matches_the_dense_gaussian_and_its_closed_form():
     assert s2 == pytest.approx(lam[2:].mean(), rel=1e-10)
     C = W @ W.T + s2 * np.eye(8)
     np.testing.assert_allclose(np.linalg.eigvalsh(C)[-2:][::-1], lam[:2], rtol=1e-9)
-    np.testing.assert_allclose(ppca.ppca_log_lik_N(x[:20], mu, W, s2),
-                               multivariate_normal(mu, C).logpdf(x[:20]), rtol=1e-10)
+    np.testing.assert_allclose(
+        ppca.ppca_log_lik_N(x[:20], mu, W, s2), multivariate_normal(mu, C).logpdf(x[:20]), rtol=1e-10
+    )
     z = ppca.ppca_posterior_mean(x[:5], mu, W, s2)
-    np.testing.assert_allclose(z, (np.linalg.solve(W.T @ W + s2 * np.eye(2), W.T @ (x[:5] - mu).T)).T,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        z, (np.linalg.solve(W.T @ W + s2 * np.eye(2), W.T @ (x[:5] - mu).T)).T, rtol=1e-10
+    )
 
 
 def test_ppca_on_the_0_255_scale_is_shifted_by_784_log_255():

@@ -9,9 +9,15 @@ from gmmcourse.grading import wire
 
 
 def test_round_trip_of_plain_values():
-    value = {"a": np.arange(6, dtype=np.int64).reshape(2, 3), "b": 1.5, "c": float("nan"),
-             "d": [float("inf"), -float("inf"), None, True, "x"], "e": np.float64(2.0),
-             "f": np.array([[0.25]], dtype=np.float32), "g": np.array([True, False])}
+    value = {
+        "a": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "b": 1.5,
+        "c": float("nan"),
+        "d": [float("inf"), -float("inf"), None, True, "x"],
+        "e": np.float64(2.0),
+        "f": np.array([[0.25]], dtype=np.float32),
+        "g": np.array([True, False]),
+    }
     back = wire.decode(wire.encode(value))
     np.testing.assert_array_equal(back["a"], value["a"])
     assert back["a"].dtype == np.int64
@@ -21,8 +27,10 @@ def test_round_trip_of_plain_values():
     assert back["g"].dtype == np.bool_
 
 
-@pytest.mark.parametrize("value", [object(), {1: 2}, np.array(["a"]), np.array([object()]),
-                                   {"x": complex(1, 2)}, np.array([1 + 2j])])
+@pytest.mark.parametrize(
+    "value",
+    [object(), {1: 2}, np.array(["a"]), np.array([object()]), {"x": complex(1, 2)}, np.array([1 + 2j])],
+)
 def test_encode_refuses_non_plain_values(value):
     with pytest.raises(wire.WireError):
         wire.encode(value)
@@ -39,15 +47,18 @@ def test_ndarray_subclass_travels_as_plain_array():
     assert not np.array_equal(back, np.zeros(3))
 
 
-@pytest.mark.parametrize("payload", [
-    {"__ndarray__": "AAAA", "dtype": "|O", "shape": [1]},                 # object dtype
-    {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [2]},       # wrong byte count
-    {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [-1]},      # negative dimension
-    {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [1], "x": 1},  # extra key
-    {"__float__": "1e400"},
-    {"__float__": "nan", "x": 1},
-    {"__ndarray__": "!!!!", "dtype": "<f8", "shape": [1]},               # not base64
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"__ndarray__": "AAAA", "dtype": "|O", "shape": [1]},  # object dtype
+        {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [2]},  # wrong byte count
+        {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [-1]},  # negative dimension
+        {"__ndarray__": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [1], "x": 1},  # extra key
+        {"__float__": "1e400"},
+        {"__float__": "nan", "x": 1},
+        {"__ndarray__": "!!!!", "dtype": "<f8", "shape": [1]},  # not base64
+    ],
+)
 def test_decode_refuses_malformed_payloads(payload):
     with pytest.raises(wire.WireError):
         wire.decode(json.dumps(payload))

@@ -65,8 +65,11 @@ FILE_ONLY = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_D
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -85,9 +88,10 @@ class ConfineError(Exception):
 
 
 def landlock_abi() -> int:
-    """The kernel's Landlock ABI version, 0 when Landlock is unavailable or disabled."""
-    abi = _libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
-                        ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    """Return the kernel's Landlock ABI version, 0 when Landlock is unavailable or disabled."""
+    abi = _libc.syscall(
+        _SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)
+    )
     return max(int(abi), 0)
 
 
@@ -102,18 +106,35 @@ def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str],
     if abi < 1:
         raise ConfineError("Landlock is not available")
     handled = _FS_BY_ABI.get(abi, (1 << 16) - 1)
-    attr = _RulesetAttr(handled, (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
-                        (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    attr = _RulesetAttr(
+        handled,
+        (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
+        (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0,
+    )
     size = 8 if abi < 4 else (16 if abi < 6 else 24)
-    ruleset = _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
-                            ctypes.c_uint32(0))
+    ruleset = _libc.syscall(
+        _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
+    )
     if ruleset < 0:
         _fail("landlock_create_ruleset")
-    write_tree = (FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR | FS_MAKE_REG | FS_MAKE_SYM
-                  | FS_MAKE_FIFO | FS_MAKE_SOCK | FS_TRUNCATE | FS_REFER)
-    rules = ([(p, READ_EXEC) for p in read_exec] + [(p, READ) for p in read]
-             + [(p, READ_EXEC | write_tree) for p in read_write]
-             + [(p, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for p in files_rw])
+    write_tree = (
+        FS_WRITE_FILE
+        | FS_REMOVE_DIR
+        | FS_REMOVE_FILE
+        | FS_MAKE_DIR
+        | FS_MAKE_REG
+        | FS_MAKE_SYM
+        | FS_MAKE_FIFO
+        | FS_MAKE_SOCK
+        | FS_TRUNCATE
+        | FS_REFER
+    )
+    rules = (
+        [(p, READ_EXEC) for p in read_exec]
+        + [(p, READ) for p in read]
+        + [(p, READ_EXEC | write_tree) for p in read_write]
+        + [(p, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for p in files_rw]
+    )
     try:
         for path, access in rules:
             try:
@@ -124,8 +145,16 @@ def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str],
                 if not os.path.isdir(path):
                     access &= FILE_ONLY
                 rule = _PathBeneathAttr(access & handled, fd)
-                if _libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
-                                 ctypes.byref(rule), ctypes.c_uint32(0)) < 0:
+                if (
+                    _libc.syscall(
+                        _SYS_ADD_RULE,
+                        ctypes.c_int(ruleset),
+                        ctypes.c_int(_RULE_PATH_BENEATH),
+                        ctypes.byref(rule),
+                        ctypes.c_uint32(0),
+                    )
+                    < 0
+                ):
                     _fail(f"landlock_add_rule({path})")
             finally:
                 os.close(fd)
@@ -142,13 +171,21 @@ def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str],
 
 
 def _mount(source, target, fstype, flags, data=None) -> None:
-    if _libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), flags,
-                   data and data.encode()) != 0:
+    if (
+        _libc.mount(
+            source and source.encode(),
+            target.encode(),
+            fstype and fstype.encode(),
+            flags,
+            data and data.encode(),
+        )
+        != 0
+    ):
         _fail(f"mount {target}")
 
 
 def private_tmpfs(folders: list[str], size_bytes: int) -> None:
-    """A fresh, size-limited tmpfs over each shared scratch folder (gone with the namespace)."""
+    """Mount a fresh, size-limited tmpfs over each shared scratch folder (gone with the namespace)."""
     for folder in folders:
         if os.path.isdir(folder):
             _mount("tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode=1777")
@@ -182,16 +219,19 @@ def limit_ipc(max_bytes: int) -> None:
 
 
 def join_cgroup(path: str) -> None:
+    """Move this process into the cgroup at ``path``."""
     with open(os.path.join(path, "cgroup.procs"), "w") as fh:
         fh.write(str(os.getpid()))
 
 
 def set_limits(limits: dict) -> None:
+    """Set each resource limit (``RLIMIT_*`` name -> value), soft and hard alike."""
     for name, value in limits.items():
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
 def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` for good: no supplementary groups, all three ids changed."""
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -200,6 +240,7 @@ def drop_privileges(uid: int, gid: int) -> None:
 
 
 def main(argv) -> None:
+    """Apply the layers that ``argv[1]`` (JSON) describes, then exec the command it names."""
     config = json.loads(argv[1])
     try:
         for blocked, needed in config.get("expose", []):

@@ -19,12 +19,18 @@ from gmmcourse.grading.runner import format_table, grade, write_results
 
 
 def failure_results(message: str) -> dict:
-    """A valid results.json for a grading that could not run (score 0, the reason for the student)."""
-    return {"score": 0.0, "output": message, "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": []}
+    """Return a valid results.json for a grading that could not run (score 0, the reason shown)."""
+    return {
+        "score": 0.0,
+        "output": message,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    }
 
 
 def main(argv=None) -> int:
+    """Grade the submission and write results.json, whatever happens; return the exit status."""
     parser = argparse.ArgumentParser(prog="run_autograder")
     parser.add_argument("--unit-dir", required=True, type=Path)
     parser.add_argument("--submission", required=True, type=Path)
@@ -38,8 +44,13 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BaseException:  # noqa: BLE001 - a grader bug must still leave a valid results.json
-        write_results(failure_results("The autograder failed on this submission (a problem on our side; "
-                                      "your instructor can see the details)."), args.results)
+        write_results(
+            failure_results(
+                "The autograder failed on this submission (a problem on our side; "
+                "your instructor can see the details)."
+            ),
+            args.results,
+        )
         traceback.print_exc()
         return 1
     write_results(results, args.results)

@@ -30,8 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-UNSHARE_FLAGS = ("--fork", "--kill-child", "--pid", "--mount-proc", "--net", "--ipc",
-                 "--propagation", "private")
+UNSHARE_FLAGS = (
+    "--fork",
+    "--kill-child",
+    "--pid",
+    "--mount-proc",
+    "--net",
+    "--ipc",
+    "--propagation",
+    "private",
+)
 # Disable a layer for experiments and tests: GMMCOURSE_SANDBOX_DISABLE=landlock,namespaces,cgroup
 DISABLE_ENV = "GMMCOURSE_SANDBOX_DISABLE"
 # For the attack tests only: one folder every worker may also write, where attacks leave notes of
@@ -40,25 +48,32 @@ NOTES_ENV = "GMMCOURSE_SANDBOX_TEST_WRITABLE"
 
 
 def test_notes_folder() -> list[str]:
+    """Return the folder the security tests let workers write notes to (empty outside them)."""
     folder = os.environ.get(NOTES_ENV, "")
     return [os.path.realpath(folder)] if folder and os.path.isdir(folder) else []
 
 
 @dataclass(frozen=True)
 class Layers:
+    """Which confinement layers this machine offers to the sandbox."""
+
     root: bool
     landlock_abi: int
     unshare: str | None  # path of a working util-linux unshare, when namespaces are allowed
     cgroup_base: Path | None  # a writable cgroup v2 folder for the sandboxes' cgroups
 
     def names(self) -> list[str]:
+        """Return the names of the active layers."""
         out = []
         if self.root:
             out.append("separate uid")
         out.append("rlimits")
         if self.landlock_abi:
-            what = ["files"] + (["tcp"] if self.landlock_abi >= 4 else []) \
+            what = (
+                ["files"]
+                + (["tcp"] if self.landlock_abi >= 4 else [])
                 + (["signals", "abstract sockets"] if self.landlock_abi >= 6 else [])
+            )
             out.append(f"landlock ABI {self.landlock_abi} ({', '.join(what)})")
         if self.unshare:
             out.append("namespaces (pid, mount, net, ipc)")
@@ -67,6 +82,7 @@ class Layers:
         return out
 
     def missing(self) -> list[str]:
+        """Return the layers that are missing, each with the reason."""
         out = []
         if not self.root:
             out.append("separate uid (not root)")
@@ -80,6 +96,7 @@ class Layers:
 
 
 def describe(layers: Layers) -> str:
+    """Return one line naming the active layers (and the missing ones)."""
     line = "sandbox layers active: " + ", ".join(layers.names())
     if layers.missing():
         line += "; not available: " + ", ".join(layers.missing())
@@ -113,7 +130,7 @@ def _working_unshare() -> str | None:
 
 
 def _cgroup2_base() -> Path | None:
-    """This process's own cgroup v2 folder, if it is writable (a child folder can be made)."""
+    """Return this process's own cgroup v2 folder, if it is writable (a child folder can be made)."""
     mount = None
     try:
         with open("/proc/self/mountinfo") as fh:
@@ -143,6 +160,7 @@ def _cgroup2_base() -> Path | None:
 
 @functools.cache
 def detect() -> Layers:
+    """Find out which layers work here (each can be switched off for tests, see DISABLE_ENV)."""
     off = _disabled()
     root = os.geteuid() == 0
     abi = 0 if "landlock" in off else _landlock_abi()
@@ -155,6 +173,7 @@ def detect() -> Layers:
 
 
 def new_cgroup(base: Path, tag: str) -> Path:
+    """Create a fresh child cgroup of ``base`` named after ``tag``; return its folder."""
     path = base / f"gmmcourse-{tag}-{secrets.token_hex(4)}"
     path.mkdir()
     return path
@@ -188,8 +207,12 @@ def kill_cgroup(path: Path | None, remove: bool = False) -> None:
 def python_paths() -> list[str]:
     """Folders of the running Python installation (interpreter, stdlib, site-packages)."""
     found = []
-    for path in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable),
-                 os.path.dirname(os.path.realpath(sys.executable))):
+    for path in (
+        sys.base_prefix,
+        sys.prefix,
+        os.path.dirname(sys.executable),
+        os.path.dirname(os.path.realpath(sys.executable)),
+    ):
         real = os.path.realpath(path)
         if real not in found and os.path.isdir(real):
             found.append(real)

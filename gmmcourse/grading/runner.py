@@ -1,5 +1,7 @@
-"""The trusted side of grading: one code path for `gmmcourse grade`, the build's self-check, the
-reference generator and the Gradescope zip's ``run_autograder``.
+"""The trusted side of grading.
+
+One code path serves `gmmcourse grade`, the build's self-check, the reference generator and the
+Gradescope zip's ``run_autograder``.
 
 ``grade(unit_dir, submission)`` loads the unit's hidden tests (``tests.py``) and references
 (``references.npz``) from ``unit_dir``, copies the submission into a sandbox, runs every case in a
@@ -10,13 +12,16 @@ sandboxed worker, compares the plain values that come back, and returns Gradesco
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import importlib.util
 import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
+import traceback
 import uuid
 import zipfile
 import zlib
@@ -28,7 +33,17 @@ import numpy as np
 from gmmcourse.errors import UserError
 from gmmcourse.grading import notebook_source, wire
 from gmmcourse.grading.sandbox import MemoryExceeded, Sandbox, WorkerDied, WorkerTimeout, hidden_from_workers
-from gmmcourse.grading.spec import MISMATCH_KINDS, Limits, Mismatch, Submission, Test, reference_key
+from gmmcourse.grading.spec import (
+    COMPARATORS,
+    MISMATCH_KINDS,
+    Case,
+    Limits,
+    Mismatch,
+    SpecError,
+    Submission,
+    Test,
+    reference_key,
+)
 
 MAX_SUBMISSION_BYTES = 50 * 1024**2
 REFERENCES = "references.npz"
@@ -48,19 +63,86 @@ class Unit:
 
     @property
     def max_score(self) -> float:
+        """The points of all tests together."""
         return float(sum(t.points for t in self.tests))
 
 
-def load_unit(folder: Path) -> Unit:
-    """Import ``folder/tests.py`` (trusted instructor code) and build its test table."""
+def load_unit(folder: Path, name: str | None = None) -> Unit:
+    """Import ``folder/tests.py`` (trusted instructor code) and build its test table.
+
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder (``autograder/<unit>``, or ``unit/`` in a zip).
+    name : str, optional
+        The unit's name for messages (default: the folder's name).
+
+    Returns
+    -------
+    Unit
+        The declared submission, limits and tests.
+
+    Raises
+    ------
+    UserError
+        When ``tests.py`` is missing or malformed; the message names the unit, the line of
+        ``tests.py`` and the field (an unknown kind, cell selection or limit, say).
+    """
     path = folder / "tests.py"
     if not path.is_file():
         raise UserError(f"no autograder tests at {path}")
+    try:
+        module = _import_file(path)
+        return _declared_unit(module, folder)
+    except (SpecError, TypeError) as exc:
+        raise UserError(f"unit {name or folder.name}: {_declaration_problem(exc, path)}") from None
+
+
+def _import_file(path: Path):
+    """Import one Python file as a fresh module (never cached in ``sys.modules``)."""
     spec = importlib.util.spec_from_file_location(f"gmmcourse_unit_tests_{uuid.uuid4().hex}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Unit(name=module.UNIT, folder=folder, submission=module.SUBMISSION,
-                tests=list(module.build_tests()), limits=getattr(module, "LIMITS", Limits()))
+    return module
+
+
+def _declared(module, attribute: str, kind: type, example: str, default=None):
+    """Return the module's ``attribute``, which must be a ``kind`` (SpecError naming it otherwise)."""
+    value = getattr(module, attribute, default)
+    if not isinstance(value, kind):
+        raise SpecError(f"{attribute} must be {example}, got {type(value).__name__}")
+    return value
+
+
+def _declared_unit(module, folder: Path) -> Unit:
+    """Return the :class:`Unit` a loaded ``tests.py`` declares, its top-level names checked."""
+    unit_name = _declared(module, "UNIT", str, "the unit's folder name")
+    submission = _declared(module, "SUBMISSION", Submission, "a Submission(kind=..., files=...)")
+    limits = _declared(module, "LIMITS", Limits, "a Limits(...) (or left out)", Limits())
+    if not callable(getattr(module, "build_tests", None)):
+        raise SpecError("build_tests() is not defined")
+    tests = list(module.build_tests())
+    if not tests or not all(isinstance(t, Test) for t in tests):
+        raise SpecError("build_tests() must return a non-empty list of Test")
+    names = [t.name for t in tests]
+    if len(set(names)) != len(names):
+        raise SpecError(f"build_tests() returns duplicate test names: {sorted(names)}")
+    return Unit(name=unit_name, folder=folder, submission=submission, tests=tests, limits=limits)
+
+
+_DECLARATIONS = {cls.__name__: cls for cls in (Limits, Submission, Test, Case, *COMPARATORS.values())}
+
+
+def _declaration_problem(exc: Exception, path: Path) -> str:
+    """Describe a malformed declaration in one line: where in tests.py, and which field."""
+    message = str(exc)
+    match = re.fullmatch(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", message)
+    if match and match.group(1) in _DECLARATIONS:
+        known = ", ".join(f.name for f in dataclasses.fields(_DECLARATIONS[match.group(1)]))
+        message = f"{match.group(1)} has no field {match.group(2)!r} (fields: {known})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [frame.lineno for frame in frames if Path(frame.filename) == path]
+    return f"{path.name}, line {lines[-1]}: {message}" if lines else f"{path.name}: {message}"
 
 
 # --------------------------------------------------------------------------- submissions
@@ -70,42 +152,52 @@ _SKIP_PARTS = ("__pycache__", "__MACOSX", ".ipynb_checkpoints")
 MAX_EXTRA_FILES = 50
 
 
+class _Members:
+    """The regular files of a submission by relative path, within the size limit."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.total = 0
+
+    def add(self, name: str, data: bytes) -> None:
+        """Keep one file under a sanitised relative path (system and cache folders are skipped)."""
+        self.total += len(data)
+        if self.total > MAX_SUBMISSION_BYTES:
+            raise UserError(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
+        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+        if parts and not any(p in _SKIP_PARTS or p.startswith("._") for p in parts):
+            self.files["/".join(parts)] = data
+
+
+def _read_zip(path: Path, members: _Members) -> None:
+    """Add every regular member of zip ``path`` (UserError when it cannot be read)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.is_dir() and info.file_size <= MAX_SUBMISSION_BYTES:
+                    members.add(info.filename, zf.read(info))
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise UserError(f"the submission is not a readable zip ({_plain(exc, 100)})") from None
+
+
 def _members(path: Path) -> dict[str, bytes]:
     """All regular files of a submission (a file, a folder or a zip), keyed by relative path."""
     if not path.exists():
         raise UserError(f"submission not found: {_plain(path, 200)}")
-    out: dict[str, bytes] = {}
-    total = 0
-
-    def add(name, data):
-        nonlocal total
-        total += len(data)
-        if total > MAX_SUBMISSION_BYTES:
-            raise UserError(f"the submission is larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
-        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-        if parts and not any(p in _SKIP_PARTS or p.startswith("._") for p in parts):
-            out["/".join(parts)] = data
-
+    members = _Members()
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             if file.is_file() and not file.is_symlink():
-                add(file.relative_to(path).as_posix(), file.read_bytes())
+                members.add(file.relative_to(path).as_posix(), file.read_bytes())
     elif zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if info.is_dir() or info.file_size > MAX_SUBMISSION_BYTES:
-                        continue
-                    add(info.filename, zf.read(info))
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise UserError(f"the submission is not a readable zip ({_plain(exc, 100)})") from None
+        _read_zip(path, members)
     elif path.suffix.lower() == ".zip":
         raise UserError("the submission ends in .zip but is not a zip file")
     else:
-        add(path.name, path.read_bytes())
-    if not out:
+        members.add(path.name, path.read_bytes())
+    if not members.files:
         raise UserError("the submission is empty")
-    return out
+    return members.files
 
 
 GIVEN = "given"
@@ -115,56 +207,127 @@ def _shallowest(paths: list[str]) -> list[str]:
     return sorted(paths, key=lambda r: (r.count("/"), r))
 
 
-def collect_submission(path: Path, spec: Submission, given_dir: Path | None = None
-                       ) -> tuple[dict[str, bytes], list[str]]:
-    """Pick the files the unit needs out of a submission; returns (files, notes for the student).
+@dataclass
+class Collected:
+    """What a grading takes from a submission.
+
+    Attributes
+    ----------
+    files : dict of str to bytes
+        The modules copied into the sandbox, by file name.
+    notes : list of str
+        Sanitised notes for the student (missing files, skipped cells ...).
+    line_maps : dict of str to notebook_source.Extracted
+        For a module built from a notebook, where each of its lines comes from.
+    """
+
+    files: dict[str, bytes]
+    notes: list[str]
+    line_maps: dict[str, notebook_source.Extracted] = field(default_factory=dict)
+
+
+def collect_submission(path: Path, spec: Submission, given_dir: Path | None = None) -> Collected:
+    """Pick the files the unit needs out of a submission.
 
     The listed files are found anywhere in the submission (the shallowest copy wins); other ``.py``
     files are copied beside them as the student's own helper modules. Given modules
     (``spec.given``) always come from ``given_dir``, whatever the student handed in. Every path a
-    note mentions is sanitised (one printable line, shortened).
+    note mentions is sanitised (one printable line, shortened). A notebook is converted once, and
+    its line map kept for feedback.
+
+    Parameters
+    ----------
+    path : Path
+        A file, a folder or a zip.
+    spec : Submission
+        What the unit wants handed in.
+    given_dir : Path, optional
+        Where the unit's given modules are.
+
+    Returns
+    -------
+    Collected
+        The files, the notes and the notebook line maps.
+
+    Raises
+    ------
+    UserError
+        When the submission is missing, empty, too large, an unreadable zip, or holds none of the
+        listed files in a readable form (the message says which, and what it holds).
     """
     members = _members(path)
-    files: dict[str, bytes] = {}
-    notes: list[str] = []
+    out = Collected({}, [])
     by_name: dict[str, list[str]] = {}
     for rel in members:
         by_name.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
     for wanted in spec.files:
-        found = _shallowest(by_name.get(wanted, []))
-        if not found and spec.kind == "notebook":
-            found = _shallowest([r for r in members if r.endswith(".ipynb")])[:1]
-        if not found:
-            notes.append(f"{wanted} was not found in the submission")
-            continue
-        if len(found) > 1:
-            notes.append(f"several files named {wanted}; graded {_plain(found[0], 120)}")
-        data = members[found[0]]
-        if spec.kind == "notebook":
-            try:
-                extracted = notebook_source.to_module(data, wanted, spec.notebook_cells)
-            except notebook_source.NotebookError as exc:
-                notes.append(str(exc))
-                continue
-            notes.extend(extracted.notes)
-            files["submission.py"] = extracted.source.encode("utf-8")
-        else:
-            files[wanted] = data
-    notes.extend(_add_helpers(files, by_name, members, spec))
+        _collect_one(out, wanted, members, by_name, spec)
+    if not out.files:
+        raise UserError(_nothing_to_grade(out.notes, spec, members))
+    out.notes.extend(_add_helpers(out.files, by_name, members, spec))
     for name in spec.given:
         if given_dir is not None and (given_dir / name).is_file():
-            files[name] = (given_dir / name).read_bytes()
-    return files, notes
+            out.files[name] = (given_dir / name).read_bytes()
+    return out
 
 
-def _add_helpers(files: dict[str, bytes], by_name: dict[str, list[str]], members: dict[str, bytes],
-                 spec: Submission) -> list[str]:
+_NOT_FOUND = "not found in the submission"
+
+
+def _nothing_to_grade(notes: list[str], spec: Submission, members: dict[str, bytes]) -> str:
+    """One line for a submission with none of the listed files: what is missing, what it holds."""
+    missing = [name for name in spec.files if f"{name} was {_NOT_FOUND}" in notes]
+    others = [note for note in notes if not note.endswith(_NOT_FOUND)]
+    if missing:
+        others.insert(0, f"{', '.join(missing)} {'was' if len(missing) == 1 else 'were'} {_NOT_FOUND}")
+    held = sorted(members)
+    shown = ", ".join(_plain(n, 60) for n in held[:5]) + (" ..." if len(held) > 5 else "")
+    return f"nothing to grade: {'; '.join(others)} (the submission holds {shown})"
+
+
+def _collect_one(
+    out: Collected, wanted: str, members: dict[str, bytes], by_name: dict[str, list[str]], spec: Submission
+) -> None:
+    """Add listed file ``wanted`` to ``out`` (a notebook as the module ``submission.py``)."""
+    found = _shallowest(by_name.get(wanted, []))
+    if not found and spec.kind == "notebook":
+        found = _shallowest([r for r in members if r.endswith(".ipynb")])[:1]
+    if not found:
+        out.notes.append(f"{wanted} was {_NOT_FOUND}")
+        return
+    if len(found) > 1:
+        out.notes.append(f"several files named {wanted}; graded {_plain(found[0], 120)}")
+    data = members[found[0]]
+    if spec.kind != "notebook":
+        out.files[wanted] = data
+        return
+    try:
+        extracted = notebook_source.to_module(data, wanted, spec.notebook_cells)
+    except notebook_source.NotebookError as exc:
+        out.notes.append(str(exc))
+        return
+    out.notes.extend(extracted.notes)
+    out.files["submission.py"] = extracted.source.encode("utf-8")
+    out.line_maps["submission.py"] = extracted
+
+
+def _add_helpers(
+    files: dict[str, bytes], by_name: dict[str, list[str]], members: dict[str, bytes], spec: Submission
+) -> list[str]:
     """Copy the student's other .py files beside the graded ones; returns notes on what was not."""
     notes = []
-    extra = sorted(n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given
-                   and n.isascii() and n[:-3].isidentifier())
-    skipped = sorted(n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given
-                     and n not in extra)
+    extra = sorted(
+        n
+        for n in by_name
+        if n.endswith(".py")
+        and n not in files
+        and n not in spec.given
+        and n.isascii()
+        and n[:-3].isidentifier()
+    )
+    skipped = sorted(
+        n for n in by_name if n.endswith(".py") and n not in files and n not in spec.given and n not in extra
+    )
     for name in extra[:MAX_EXTRA_FILES]:
         files[name] = members[_shallowest(by_name[name])[0]]
     skipped += extra[MAX_EXTRA_FILES:]
@@ -179,6 +342,8 @@ def _add_helpers(files: dict[str, bytes], by_name: dict[str, list[str]], members
 
 @dataclass
 class CaseResult:
+    """The outcome of one case: passed or the feedback message, and its outputs when recording."""
+
     name: str
     weight: float
     passed: bool
@@ -190,10 +355,23 @@ class CaseResult:
 # Exception names that public-case feedback may show. Hidden-case feedback never names one: the
 # student chooses which exception to raise, so a name could carry hidden inputs out.
 _KNOWN_ERRORS = frozenset(
-    [name for name, value in vars(builtins).items()
-     if isinstance(value, type) and issubclass(value, BaseException)]
-    + ["LinAlgError", "AxisError", "UFuncTypeError", "_UFuncNoLoopError", "_UFuncInputCastingError",
-       "_UFuncOutputCastingError", "_ArrayMemoryError", "DTypePromotionError", "WireError"])
+    [
+        name
+        for name, value in vars(builtins).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    + [
+        "LinAlgError",
+        "AxisError",
+        "UFuncTypeError",
+        "_UFuncNoLoopError",
+        "_UFuncInputCastingError",
+        "_UFuncOutputCastingError",
+        "_ArrayMemoryError",
+        "DTypePromotionError",
+        "WireError",
+    ]
+)
 
 # The fixed sentences of hidden-case feedback, one per failure kind.
 HIDDEN = {
@@ -302,8 +480,14 @@ def _run_test(ctx: _Context, test: Test) -> list[CaseResult]:
                 if replace:
                     worker.stop()
                     worker = None
-            results[index] = CaseResult(case.name, case.points_weight, message is None, message or "",
-                                        case.public, outputs if ctx.record else {})
+            results[index] = CaseResult(
+                case.name,
+                case.points_weight,
+                message is None,
+                message or "",
+                case.public,
+                outputs if ctx.record else {},
+            )
     finally:
         if worker is not None:
             worker.stop()
@@ -324,8 +508,9 @@ def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
             raise UserError(f"no reference for {test.name}/{case.name}/{name}; run `gmmcourse refs`")
         verdict = compare(outputs[name], ref)
         if isinstance(verdict, Mismatch):
-            problems.append(f"{name}: {verdict.detail}" if case.public
-                            else f"{name}: {MISMATCH_KINDS[verdict.kind]}")
+            problems.append(
+                f"{name}: {verdict.detail}" if case.public else f"{name}: {MISMATCH_KINDS[verdict.kind]}"
+            )
     return "; ".join(problems) or None
 
 
@@ -333,7 +518,18 @@ def _compare(test: Test, case, outputs: dict, refs, record: bool) -> str | None:
 
 
 def load_references(folder: Path) -> dict[str, np.ndarray]:
-    """The reference values of a unit (``references.npz`` beside its tests.py)."""
+    """Return the reference values of a unit (``references.npz`` beside its tests.py).
+
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The values by :func:`~gmmcourse.grading.spec.reference_key`.
+    """
     path = folder / REFERENCES
     if not path.is_file():
         raise UserError(f"no reference values at {path}; run `gmmcourse refs`")
@@ -344,48 +540,81 @@ def load_references(folder: Path) -> dict[str, np.ndarray]:
         raise UserError(f"{path} is not a readable references file ({_plain(exc, 100)})") from None
 
 
-_load_refs = load_references  # the name older callers use
-
-
 def _test_entry(test: Test, cases: list[CaseResult]) -> dict:
     total = sum(c.weight for c in cases)
     earned = sum(c.weight for c in cases if c.passed)  # weights of public cases are 0
     score = round(test.points * earned / total, 4) if total else 0.0
-    lines = [f"{'PASS' if c.passed else 'FAIL'}  {'' if c.public else '[hidden] '}{c.name}"
-             + ("" if c.passed else f": {c.message}") for c in cases]
+    lines = [
+        f"{'PASS' if c.passed else 'FAIL'}  {'' if c.public else '[hidden] '}{c.name}"
+        + ("" if c.passed else f": {c.message}")
+        for c in cases
+    ]
     head = f"{test.description}\n" if test.description else ""
-    return {"name": test.name, "score": score, "max_score": float(test.points),
-            "output": head + "\n".join(lines), "visibility": "visible"}
+    return {
+        "name": test.name,
+        "score": score,
+        "max_score": float(test.points),
+        "output": head + "\n".join(lines),
+        "visibility": "visible",
+    }
 
 
-def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths: tuple[Path, ...] = (),
-          given_dir: Path | None = None):
-    """Grade one submission; returns (results dict in Gradescope format, raw case results).
+def grade(
+    folder: Path,
+    submission: Path,
+    *,
+    record: bool = False,
+    secret_paths: tuple[Path, ...] = (),
+    given_dir: Path | None = None,
+):
+    """Grade one submission.
 
-    record=True runs without references (to generate them from the solution) and keeps outputs.
-    given_dir: where the unit's given modules are (default: ``folder/given``, as in the zip).
-    secret_paths: folders a worker must not read; Landlock already confines it to the Python
-    installation and its sandbox, so they matter only on a machine without Landlock, where they are
-    made root-only for the grading's duration (and restored afterwards).
+    Parameters
+    ----------
+    folder : Path
+        The unit's autograder folder (``tests.py``, ``probes.py``, ``references.npz``).
+    submission : Path
+        A file, a folder or a zip.
+    record : bool, default False
+        Run without references (to generate them from the solution) and keep the outputs.
+    secret_paths : tuple of Path
+        Folders a worker must not read. Landlock already confines it to the Python installation
+        and its sandbox, so they matter only on a machine without Landlock, where they are made
+        root-only for the grading's duration (and restored afterwards).
+    given_dir : Path, optional
+        Where the unit's given modules are (default: ``folder/given``, as in the zip).
+
+    Returns
+    -------
+    results : dict
+        The results in Gradescope's format.
+    raw : dict of str to list of CaseResult
+        Every case's result, by test name.
     """
     started = time.monotonic()
     unit = load_unit(folder)
     refs = {} if record else load_references(folder)
-    files, notes = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
-    line_maps = {}
+    collected = collect_submission(Path(submission), unit.submission, given_dir or folder / GIVEN)
     tests_out, raw = [], {}
-    with hidden_from_workers((folder, *secret_paths, *_checkout_secrets())), \
-            Sandbox(folder / "probes.py", files, unit.limits) as sandbox:
-        if unit.submission.kind == "notebook" and "submission.py" in files:
-            line_maps["submission.py"] = _notebook_map(Path(submission), unit)
-        ctx = _Context(sandbox, refs, record, started + unit.limits.grading_seconds,
-                       unit.limits.grading_seconds, {k: v for k, v in line_maps.items() if v is not None})
+    with (
+        hidden_from_workers((folder, *secret_paths, *checkout_secrets())),
+        Sandbox(folder / "probes.py", collected.files, unit.limits) as sandbox,
+    ):
+        ctx = _Context(
+            sandbox,
+            refs,
+            record,
+            started + unit.limits.grading_seconds,
+            unit.limits.grading_seconds,
+            collected.line_maps,
+        )
         for test in unit.tests:
             cases = _run_test(ctx, test)
             raw[test.name] = cases
             tests_out.append(_test_entry(test, cases))
         sandbox.sweep()
     score = round(sum(t["score"] for t in tests_out), 4)
+    notes = collected.notes
     results = {
         "score": score,
         "execution_time": round(time.monotonic() - started, 2),
@@ -397,22 +626,21 @@ def grade(folder: Path, submission: Path, *, record: bool = False, secret_paths:
     return results, raw
 
 
-def _notebook_map(submission: Path, unit: Unit):
-    """The notebook's line map (module line -> cell), to name cells in public-case feedback."""
-    try:
-        members = _members(submission)
-        wanted = unit.submission.files[0]
-        name = next((r for r in _shallowest(list(members)) if r.rsplit("/", 1)[-1] == wanted), None) \
-            or next((r for r in _shallowest(list(members)) if r.endswith(".ipynb")), None)
-        return notebook_source.to_module(members[name], wanted, unit.submission.notebook_cells)
-    except (UserError, notebook_source.NotebookError, KeyError, TypeError):
-        return None
+def checkout_secrets(root: Path | None = None) -> tuple[Path, ...]:
+    """Return the folders of a course-kit checkout that a student must never read.
 
+    Parameters
+    ----------
+    root : Path, optional
+        The checkout (default: the one this grader runs from; in a Gradescope zip none of the
+        folders exist).
 
-def _checkout_secrets() -> tuple[Path, ...]:
-    """When this grader runs from a course-kit checkout, the folders a student must never read
-    (in a Gradescope zip none of them exist)."""
-    root = Path(__file__).resolve().parents[2]
+    Returns
+    -------
+    tuple of Path
+        The existing folders among :data:`SECRET_FOLDERS`.
+    """
+    root = root or Path(__file__).resolve().parents[2]
     return tuple(p for p in (root / name for name in SECRET_FOLDERS) if p.is_dir())
 
 
@@ -433,20 +661,27 @@ REFERENCE_ATOL = 1e-12
 
 
 def same_reference(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two reference values agree: same shape and kind, equal within the tolerances above
-    (integers and booleans exactly, NaN and inf in the same places)."""
+    """Tell whether two reference values agree.
+
+    They agree with the same shape and kind, equal within the tolerances above (integers and
+    booleans exactly, NaN and inf in the same places).
+    """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or (a.dtype.kind in "biu") != (b.dtype.kind in "biu"):
         return False
     if a.dtype.kind in "biu":
         return bool(np.array_equal(a, b))
     inf_a, inf_b = np.isinf(a), np.isinf(b)
-    return bool(np.allclose(a, b, rtol=REFERENCE_RTOL, atol=REFERENCE_ATOL, equal_nan=True)
-                and np.array_equal(inf_a, inf_b) and np.array_equal(a[inf_a], b[inf_b]))
+    return bool(
+        np.allclose(a, b, rtol=REFERENCE_RTOL, atol=REFERENCE_ATOL, equal_nan=True)
+        and np.array_equal(inf_a, inf_b)
+        and np.array_equal(a[inf_a], b[inf_b])
+    )
 
 
-def record_references(folder: Path, solution: Path, out: Path | None = None,
-                      given_dir: Path | None = None) -> Path:
+def record_references(
+    folder: Path, solution: Path, out: Path | None = None, given_dir: Path | None = None
+) -> Path:
     """Run every case against the solution and store its outputs as the reference values.
 
     A value that agrees with the one already stored (``same_reference``) keeps the stored one, and
@@ -471,8 +706,10 @@ def record_references(folder: Path, solution: Path, out: Path | None = None,
         raise UserError("the solution failed while recording references: " + " | ".join(failures[:5]))
     out = Path(out or folder / REFERENCES)
     old = load_references(out.parent) if out.name == REFERENCES and out.is_file() else {}
-    kept = {key: old[key] if key in old and same_reference(old[key], value) else value
-            for key, value in arrays.items()}
+    kept = {
+        key: old[key] if key in old and same_reference(old[key], value) else value
+        for key, value in arrays.items()
+    }
     if set(old) == set(kept) and all(kept[key] is old[key] for key in kept):
         return out  # nothing changed beyond the tolerances: the committed file stays as it is
     buf = io.BytesIO()
@@ -485,8 +722,11 @@ def record_references(folder: Path, solution: Path, out: Path | None = None,
 
 
 def format_table(results: dict, width: int = 100) -> str:
-    """A per-test table for the terminal: the first problem of each test wraps, never cut; the total
-    is printed once, then the grading's notes."""
+    """Return a per-test table of ``results`` for the terminal.
+
+    The first problem of each test wraps, never cut; the total is printed once, then the grading's
+    notes.
+    """
     import textwrap
 
     rows = [("test", "score", "first problem")]

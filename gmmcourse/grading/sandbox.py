@@ -70,6 +70,7 @@ class MemoryExceeded(WorkerDied):
 
 
 def running_as_root() -> bool:
+    """Tell whether the grader runs as root (then workers run as an unprivileged uid)."""
     return os.geteuid() == 0
 
 
@@ -78,9 +79,12 @@ _HIDDEN_STATE = "hidden-folders.json"  # in the root-only lock folder: folder ->
 
 
 def _update_hidden(folders: list[str], delta: int) -> None:
-    """Count the gradings (in any process) that need ``folders`` hidden; 0700 while any does, the
-    folder's own mode again when the last one ends. The count lives in a root-only file under an
-    exclusive lock, so gradings in separate processes (grade-all, two ``gmmcourse grade``) agree."""
+    """Count the gradings (in any process) that need ``folders`` hidden.
+
+    A folder is 0700 while any does, and gets its own mode again when the last one ends. The count
+    lives in a root-only file under an exclusive lock, so gradings in separate processes
+    (grade-all, two ``gmmcourse grade``) agree.
+    """
     path = os.path.join(_lock_dir(), _HIDDEN_STATE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     with _HIDDEN_LOCK, os.fdopen(fd, "r+") as fh:
@@ -112,8 +116,11 @@ def hidden_from_workers(paths):
     them, and get their own mode back when the last one ends.
     """
     layers = layers_mod.detect()
-    folders = [] if layers.landlock_abi or not layers.root else \
-        sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    folders = (
+        []
+        if layers.landlock_abi or not layers.root
+        else sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+    )
     if folders:
         _update_hidden(folders, +1)
     try:
@@ -141,7 +148,7 @@ def _processes(fields=("State", "Uid")):
             at = status.find(f"\n{name}:")
             if at >= 0:
                 end = status.find("\n", at + 1)
-                found[name] = status[at + len(name) + 2: end if end >= 0 else None].strip()
+                found[name] = status[at + len(name) + 2 : end if end >= 0 else None].strip()
         yield int(entry.name), found
 
 
@@ -220,6 +227,7 @@ def sysv_segments(uid: int) -> list[tuple[int, int]]:
 
 
 def remove_sysv_segments(uid: int) -> None:
+    """Remove the System V shared-memory segments that ``uid`` created."""
     libc = ctypes.CDLL(None, use_errno=True)
     for shmid, _ in sysv_segments(uid):
         libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(0), None)  # IPC_RMID
@@ -287,7 +295,10 @@ def _has_account(n: int) -> bool:
 
 
 def _reserve_id() -> tuple[int, int]:
-    """An unused uid (also used as gid) and the fd holding its lock; leftovers of a crash are removed."""
+    """Reserve an unused uid (also the gid); return it and the fd holding its lock.
+
+    Leftovers of a crashed grading under a free uid are removed on the way.
+    """
     folder = _lock_dir()
     busy: set[int] = set()
     for _, fields in _processes(("Uid", "Gid")):
@@ -308,7 +319,6 @@ def _reserve_id() -> tuple[int, int]:
         remove_sysv_segments(n)
         return n, fd
     raise UserError(f"all {len(ids)} sandbox user ids are busy")
-
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -394,27 +404,39 @@ class Sandbox:
 
     def _rlimits(self) -> dict[str, int]:
         lim = self.limits
-        out = {"RLIMIT_CPU": int(lim.cpu_seconds), "RLIMIT_AS": int(lim.memory_bytes),
-               "RLIMIT_FSIZE": int(lim.file_bytes), "RLIMIT_CORE": 0}
+        out = {
+            "RLIMIT_CPU": int(lim.cpu_seconds),
+            "RLIMIT_AS": int(lim.memory_bytes),
+            "RLIMIT_FSIZE": int(lim.file_bytes),
+            "RLIMIT_CORE": 0,
+        }
         if self.identity:  # RLIMIT_NPROC counts the user's processes; it binds only a non-root user
             out["RLIMIT_NPROC"] = int(lim.processes)
         return out
 
     def confined_command(self, argv: list[str]) -> list[str]:
-        """The command that runs ``argv`` (an interpreter command line) under every layer."""
+        """Return the command that runs ``argv`` (an interpreter command line) under every layer."""
         grader = self.root / "_grader"
         python = layers_mod.python_paths()
-        config: dict = {"exec": argv, "env": self._env(), "cwd": str(self.root / "submission"),
-                        "rlimits": self._rlimits()}
+        config: dict = {
+            "exec": argv,
+            "env": self._env(),
+            "cwd": str(self.root / "submission"),
+            "rlimits": self._rlimits(),
+        }
         if self.identity:
             config["uid"], config["gid"] = self.identity
         if self.layers.landlock_abi:
             config["landlock"] = {
                 "read_exec": [*layers_mod.SYSTEM_READ_EXEC, *python, str(grader)],
                 "read": list(layers_mod.SYSTEM_READ),
-                "read_write": [str(self.root / "submission"), str(self.root / "home"),
-                               *layers_mod.test_notes_folder()],
-                "files_rw": list(layers_mod.SYSTEM_FILES_RW)}
+                "read_write": [
+                    str(self.root / "submission"),
+                    str(self.root / "home"),
+                    *layers_mod.test_notes_folder(),
+                ],
+                "files_rw": list(layers_mod.SYSTEM_FILES_RW),
+            }
         if self.layers.unshare:
             if self.identity:
                 config["expose"] = layers_mod.blocked_ancestors(python, self.identity[0])
@@ -438,15 +460,25 @@ class Sandbox:
             last = err.splitlines()[-1] if err else f"status {proc.returncode}"
             blocked = []
             if self.identity and not self.layers.unshare:
-                blocked = [b for b, _ in layers_mod.blocked_ancestors(layers_mod.python_paths(),
-                                                                      self.identity[0])]
-            hint = (f"; the folder {blocked[0]} on the way to it is closed to other users and this machine "
-                    f"allows no mount namespace to open it without changing it") if blocked else ""
-            raise UserError(f"a confined worker cannot run {sys.executable} with numpy ({last}){hint}; "
-                            f"{layers_mod.describe(self.layers)}")
+                blocked = [
+                    b for b, _ in layers_mod.blocked_ancestors(layers_mod.python_paths(), self.identity[0])
+                ]
+            hint = (
+                (
+                    f"; the folder {blocked[0]} on the way to it is closed to other users and this machine "
+                    f"allows no mount namespace to open it without changing it"
+                )
+                if blocked
+                else ""
+            )
+            raise UserError(
+                f"a confined worker cannot run {sys.executable} with numpy ({last}){hint}; "
+                f"{layers_mod.describe(self.layers)}"
+            )
         _INTERPRETER_OK.append(sys.executable)
 
     def start(self) -> Worker:
+        """Start a worker process in this sandbox."""
         return Worker(self)
 
     # ------------------------------------------------------------------ memory and cleanup
@@ -472,8 +504,10 @@ class Sandbox:
     def check_usage(self) -> None:
         """Raise MemoryExceeded when the sandbox user holds more than the memory limit."""
         if self.identity and self.usage() > self.limits.memory_bytes:
-            raise MemoryExceeded(f"the worker's processes and files together used more than the memory "
-                                 f"limit of {self.limits.memory_bytes / 2**20:g} MiB")
+            raise MemoryExceeded(
+                f"the worker's processes and files together used more than the memory "
+                f"limit of {self.limits.memory_bytes / 2**20:g} MiB"
+            )
 
     def sweep(self) -> None:
         """Kill everything the student may have left running and delete its scratch files."""
@@ -490,6 +524,7 @@ class Sandbox:
             self._student_folders()
 
     def close(self) -> None:
+        """End the sandbox: sweep its processes, remove its cgroup and folder, release its uid."""
         try:
             self.sweep()
             layers_mod.kill_cgroup(self.cgroup, remove=True)
@@ -500,9 +535,11 @@ class Sandbox:
                 self._lock_fd = None
 
     def __enter__(self):
+        """Use the sandbox in a ``with`` block (closed at its end)."""
         return self
 
     def __exit__(self, *exc):
+        """Close the sandbox."""
         self.close()
 
 
@@ -515,16 +552,22 @@ class Worker:
         # stdout/stderr go to a new file in the sandbox root, which the worker cannot write to or
         # replace (a file in a folder it owns could be swapped for a symlink to a grader file)
         self._output = sandbox.root / f"output-{sandbox._workers}.txt"
-        out = os.open(self._output, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND,
-                      0o600)
+        out = os.open(self._output, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_APPEND, 0o600)
         read_fd, write_fd = os.pipe()
         self._answers = read_fd
         self._buffer = bytearray()
         argv = [sys.executable, "-I", str(sandbox.root / "_grader" / "worker.py"), "--fd", str(write_fd)]
         try:
             self.proc = subprocess.Popen(
-                sandbox.confined_command(argv), cwd=sandbox.root, env={"PATH": "/usr/bin:/bin"},
-                stdin=subprocess.PIPE, stdout=out, stderr=out, pass_fds=(write_fd,), start_new_session=True)
+                sandbox.confined_command(argv),
+                cwd=sandbox.root,
+                env={"PATH": "/usr/bin:/bin"},
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=out,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
         except BaseException:
             os.close(read_fd)
             raise
@@ -583,12 +626,17 @@ class Worker:
                 name = signal.Signals(sig).name
             except ValueError:
                 name = f"signal {sig}"
-            why = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (output/file size limit)",
-                   "SIGKILL": " (killed, e.g. memory exhausted)", "SIGSEGV": " (crashed)"}.get(name, "")
+            why = {
+                "SIGXCPU": " (CPU time limit)",
+                "SIGXFSZ": " (output/file size limit)",
+                "SIGKILL": " (killed, e.g. memory exhausted)",
+                "SIGSEGV": " (crashed)",
+            }.get(name, "")
             return f"the worker was killed by {name}{why}"
         return "the worker exited before answering"
 
     def stop(self) -> None:
+        """Kill the worker's process group, wait for it and sweep the sandbox."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:

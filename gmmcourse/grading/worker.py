@@ -31,8 +31,21 @@ def _describe(exc, submission_dir):
 
 # The course kit's own tools: absent from the Gradescope image, so not importable here either (a
 # notebook's ``import otter`` then fails fast, as it does on Gradescope, instead of taking seconds).
-TOOL_PACKAGES = ("otter", "nbgrader", "gmmcourse", "IPython", "ipykernel", "jupyter_client",
-                 "jupyter_core", "nbformat", "nbclient", "nbconvert", "pytest", "notebook", "jupyterlab")
+TOOL_PACKAGES = (
+    "otter",
+    "nbgrader",
+    "gmmcourse",
+    "IPython",
+    "ipykernel",
+    "jupyter_client",
+    "jupyter_core",
+    "nbformat",
+    "nbclient",
+    "nbconvert",
+    "pytest",
+    "notebook",
+    "jupyterlab",
+)
 
 
 def _block_tools():
@@ -41,6 +54,7 @@ def _block_tools():
 
 
 def main(argv):
+    """Answer probe calls read from stdin, one JSON line each, on file descriptor ``--fd``."""
     fd = int(argv[argv.index("--fd") + 1])
     here = os.path.dirname(os.path.abspath(__file__))
     submission_dir = os.path.abspath(os.path.join(here, os.pardir, "submission"))
