@@ -1,6 +1,6 @@
 """Unit 3 speed check: the model answer's EM sweep, run by run, against sklearn and a textbook EM.
 
-    python benchmarks/bench_unit3_em.py [--repeats 3] [--blas-threads N] [--skip-lbfgs]
+    python benchmarks/bench_unit3_em.py [--repeats 3] [--threads N] [--skip-lbfgs]
 
 Sweep: K in {1, 4, 8, 16} x seeds {1001, 3001, 4001, 7001}, 20 EM iterations, variance penalty
 mode 25 and spread 100, the validation score after every iteration (as the notebook's Problem 1).
@@ -58,9 +58,15 @@ def model_answer_sweep(x_ND, x_valid_ND):
     finals = []
     for K in K_LIST:
         for seed in SEEDS:
-            model = GMM_PenalizedMLEstimator_EM(K=K, D=x_ND.shape[1], seed=seed, max_iter=MAX_ITER,
-                                                ftol=0.0, variance_penalty_mode=MODE,
-                                                variance_penalty_spread=SPREAD)
+            model = GMM_PenalizedMLEstimator_EM(
+                K=K,
+                D=x_ND.shape[1],
+                seed=seed,
+                max_iter=MAX_ITER,
+                ftol=0.0,
+                variance_penalty_mode=MODE,
+                variance_penalty_spread=SPREAD,
+            )
             model.fit(x_ND, x_valid_ND, verbose=False)
             finals.append(model.history["valid_score_per_pixel"][-1])
     return np.array(finals)
@@ -74,9 +80,17 @@ def sklearn_sweep(x_ND, x_valid_ND):
     for K in K_LIST:
         for seed in SEEDS:
             log_pi_K, mu_KD, stddev_KD = initial_parameters(x_ND, K, seed)
-            gm = GaussianMixture(n_components=K, covariance_type="diag", max_iter=1, tol=0.0,
-                                 warm_start=True, weights_init=np.exp(log_pi_K), means_init=mu_KD,
-                                 precisions_init=1.0 / stddev_KD**2, random_state=seed)
+            gm = GaussianMixture(
+                n_components=K,
+                covariance_type="diag",
+                max_iter=1,
+                tol=0.0,
+                warm_start=True,
+                weights_init=np.exp(log_pi_K),
+                means_init=mu_KD,
+                precisions_init=1.0 / stddev_KD**2,
+                random_state=seed,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 for _ in range(MAX_ITER):
@@ -90,8 +104,12 @@ def textbook_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     columns = []
     for k in range(len(log_pi_K)):
         z_ND = (x_ND - mu_KD[k]) / stddev_KD[k]
-        columns.append(log_pi_K[k] - 0.5 * np.sum(z_ND**2, axis=1) - np.sum(np.log(stddev_KD[k]))
-                       - 0.5 * x_ND.shape[1] * np.log(2 * np.pi))
+        columns.append(
+            log_pi_K[k]
+            - 0.5 * np.sum(z_ND**2, axis=1)
+            - np.sum(np.log(stddev_KD[k]))
+            - 0.5 * x_ND.shape[1] * np.log(2 * np.pi)
+        )
     return np.stack(columns, axis=1)
 
 
@@ -141,29 +159,43 @@ def best_times(functions, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--blas-threads", type=int, default=None,
-                        help="limit BLAS threads (threadpoolctl); default: as the environment says")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads (threadpoolctl); default: as the environment says",
+    )
     parser.add_argument("--skip-lbfgs", action="store_true")
     args = parser.parse_args(argv)
-    if args.blas_threads:
+    if args.threads:
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(args.blas_threads, user_api="blas")
+        threadpool_limits(args.threads, user_api="blas")
     x_ND, x_valid_ND = load_tops("train"), load_tops("valid")
-    print(f"data: train {x_ND.shape}, valid {x_valid_ND.shape}; load average "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; repeats {args.repeats}")
+    print(
+        f"data: train {x_ND.shape}, valid {x_valid_ND.shape}; load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; repeats {args.repeats}"
+    )
     (t_model, t_sk, t_book), (s_model, s_sk, s_book) = best_times(
-        [lambda: model_answer_sweep(x_ND, x_valid_ND), lambda: sklearn_sweep(x_ND, x_valid_ND),
-         lambda: textbook_sweep(x_ND, x_valid_ND)], args.repeats)
-    print(f"EM sweep (16 runs x {MAX_ITER} iterations, valid score every iteration), best of "
-          f"{args.repeats}:")
+        [
+            lambda: model_answer_sweep(x_ND, x_valid_ND),
+            lambda: sklearn_sweep(x_ND, x_valid_ND),
+            lambda: textbook_sweep(x_ND, x_valid_ND),
+        ],
+        args.repeats,
+    )
+    print(f"EM sweep (16 runs x {MAX_ITER} iterations, valid score every iteration), best of {args.repeats}:")
     print(f"  model answer, run by run  {t_model:7.2f} s")
-    print(f"  sklearn GaussianMixture   {t_sk:7.2f} s   model answer / sklearn  = {t_model / t_sk:.2f}"
-          "  (target <= 0.5)")
+    print(
+        f"  sklearn GaussianMixture   {t_sk:7.2f} s   model answer / sklearn  = {t_model / t_sk:.2f}"
+        "  (target <= 0.5)"
+    )
     print(f"  textbook EM (this file)   {t_book:7.2f} s   model answer / textbook = {t_model / t_book:.2f}")
-    print(f"  final valid scores: model answer vs textbook agree to "
-          f"{np.max(np.abs(s_model - s_book)):.1e} per pixel; vs sklearn (no penalty) to "
-          f"{np.max(np.abs(s_model - s_sk)):.1e}")
+    print(
+        f"  final valid scores: model answer vs textbook agree to "
+        f"{np.max(np.abs(s_model - s_book)):.1e} per pixel; vs sklearn (no penalty) to "
+        f"{np.max(np.abs(s_model - s_sk)):.1e}"
+    )
     if not args.skip_lbfgs:
         start = time.perf_counter()
         train_LBFGS_gmm_with_many_runs(x_ND, x_valid_ND, K_list=K_LIST, seed_list=SEEDS, max_iter=30)
