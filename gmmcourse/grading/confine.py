@@ -100,12 +100,22 @@ def _fail(what: str) -> None:
     raise ConfineError(f"{what}: {os.strerror(err) if err else 'failed'}")
 
 
-def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str], files_rw: list[str]) -> int:
-    """Restrict this process (and its future children) to the given paths; returns the ABI used."""
-    abi = landlock_abi()
-    if abi < 1:
-        raise ConfineError("Landlock is not available")
-    handled = _FS_BY_ABI.get(abi, (1 << 16) - 1)
+_WRITE_TREE = (
+    FS_WRITE_FILE
+    | FS_REMOVE_DIR
+    | FS_REMOVE_FILE
+    | FS_MAKE_DIR
+    | FS_MAKE_REG
+    | FS_MAKE_SYM
+    | FS_MAKE_FIFO
+    | FS_MAKE_SOCK
+    | FS_TRUNCATE
+    | FS_REFER
+)
+
+
+def _create_ruleset(abi: int, handled: int) -> int:
+    """Create a Landlock ruleset handling ``handled`` (plus TCP from ABI 4, scopes from ABI 6)."""
     attr = _RulesetAttr(
         handled,
         (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
@@ -117,47 +127,48 @@ def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str],
     )
     if ruleset < 0:
         _fail("landlock_create_ruleset")
-    write_tree = (
-        FS_WRITE_FILE
-        | FS_REMOVE_DIR
-        | FS_REMOVE_FILE
-        | FS_MAKE_DIR
-        | FS_MAKE_REG
-        | FS_MAKE_SYM
-        | FS_MAKE_FIFO
-        | FS_MAKE_SOCK
-        | FS_TRUNCATE
-        | FS_REFER
-    )
+    return ruleset
+
+
+def _add_path_rule(ruleset: int, path: str, access: int, handled: int) -> None:
+    """Allow ``access`` beneath ``path``; a path this machine does not have is skipped."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if not os.path.isdir(path):
+            access &= FILE_ONLY
+        rule = _PathBeneathAttr(access & handled, fd)
+        added = _libc.syscall(
+            _SYS_ADD_RULE,
+            ctypes.c_int(ruleset),
+            ctypes.c_int(_RULE_PATH_BENEATH),
+            ctypes.byref(rule),
+            ctypes.c_uint32(0),
+        )
+        if added < 0:
+            _fail(f"landlock_add_rule({path})")
+    finally:
+        os.close(fd)
+
+
+def apply_landlock(read_exec: list[str], read: list[str], read_write: list[str], files_rw: list[str]) -> int:
+    """Restrict this process (and its future children) to the given paths; returns the ABI used."""
+    abi = landlock_abi()
+    if abi < 1:
+        raise ConfineError("Landlock is not available")
+    handled = _FS_BY_ABI.get(abi, (1 << 16) - 1)
     rules = (
         [(p, READ_EXEC) for p in read_exec]
         + [(p, READ) for p in read]
-        + [(p, READ_EXEC | write_tree) for p in read_write]
+        + [(p, READ_EXEC | _WRITE_TREE) for p in read_write]
         + [(p, FS_READ_FILE | FS_WRITE_FILE | FS_IOCTL_DEV) for p in files_rw]
     )
+    ruleset = _create_ruleset(abi, handled)
     try:
         for path, access in rules:
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue  # a folder this machine does not have
-            try:
-                if not os.path.isdir(path):
-                    access &= FILE_ONLY
-                rule = _PathBeneathAttr(access & handled, fd)
-                if (
-                    _libc.syscall(
-                        _SYS_ADD_RULE,
-                        ctypes.c_int(ruleset),
-                        ctypes.c_int(_RULE_PATH_BENEATH),
-                        ctypes.byref(rule),
-                        ctypes.c_uint32(0),
-                    )
-                    < 0
-                ):
-                    _fail(f"landlock_add_rule({path})")
-            finally:
-                os.close(fd)
+            _add_path_rule(ruleset, path, access, handled)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             _fail("prctl(PR_SET_NO_NEW_PRIVS)")
         if _libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) < 0:
