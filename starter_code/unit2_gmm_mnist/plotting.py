@@ -3,6 +3,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 SIDE = 16  # images are SIDE x SIDE pixels, flattened row by row
 
@@ -81,6 +82,7 @@ def plot_log_lik_traces(traces, title=""):
         ax.plot(np.arange(len(train_T)), train_T, "-", marker=".", color=color, label=f"{label}, train")
         ax.plot(np.arange(len(test_T)), test_T, "--", marker=".", color=color, label=f"{label}, test")
     ax.set_xlabel("EM iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("log-likelihood per image (nats)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
