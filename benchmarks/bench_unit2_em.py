@@ -58,8 +58,13 @@ from gmmcourse.data import load_mnist  # noqa: E402
 EPS = 1e-3
 N_ITER = 20
 KMEANS_ROUNDS = 10  # as in the notebook
-ISSUE = {"one Gaussian": 381.0, "one Gaussian per class": 443.8, "k-means start": 450.1,
-         "random start": 444.8, "sklearn, reg_covar": 442.4}
+ISSUE = {
+    "one Gaussian": 381.0,
+    "one Gaussian per class": 443.8,
+    "k-means start": 450.1,
+    "random start": 444.8,
+    "sklearn, reg_covar": 442.4,
+}
 
 
 def best_of(repeats, function):
@@ -82,9 +87,17 @@ def sklearn_model(params, max_iter=1, add_reg_to_start=True):
     log_pi_K, mu_KD, cov_KDD = params
     D = mu_KD.shape[1]
     start_KDD = cov_KDD + (EPS * np.eye(D) if add_reg_to_start else 0.0)
-    return GaussianMixture(len(log_pi_K), covariance_type="full", reg_covar=EPS, max_iter=max_iter, tol=0.0,
-                           warm_start=True, weights_init=np.exp(log_pi_K), means_init=mu_KD,
-                           precisions_init=np.linalg.inv(start_KDD))
+    return GaussianMixture(
+        len(log_pi_K),
+        covariance_type="full",
+        reg_covar=EPS,
+        max_iter=max_iter,
+        tol=0.0,
+        warm_start=True,
+        weights_init=np.exp(log_pi_K),
+        means_init=mu_KD,
+        precisions_init=np.linalg.inv(start_KDD),
+    )
 
 
 def sklearn_iteration(gm, x_ND):
@@ -116,22 +129,31 @@ def sklearn_start(x_ND, seed):
 
 def spread(values):
     v = np.array(values)
-    return (f"mean {v.mean():.2f}, sd {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}, "
-            f"range {v.min():.2f} .. {v.max():.2f}")
+    return (
+        f"mean {v.mean():.2f}, sd {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}, "
+        f"range {v.min():.2f} .. {v.max():.2f}"
+    )
 
 
 def reference_numbers(x_ND, y_N, x_test_ND, seeds):
     from sklearn.mixture import GaussianMixture
 
     start = time.perf_counter()
-    print(f"reference numbers: test log-likelihood per image, {N_ITER} iterations, tol 0, eps = {EPS:g} "
-          f"(issue's value in brackets)")
+    print(
+        f"reference numbers: test log-likelihood per image, {N_ITER} iterations, tol 0, eps = {EPS:g} "
+        f"(issue's value in brackets)"
+    )
     single = (np.zeros(1), estimate_mean_D(x_ND)[None], estimate_cov_DD(x_ND)[None])
-    print(f"  one Gaussian (clip)                 {test_log_lik(x_test_ND, single):8.2f}  "
-          f"[{ISSUE['one Gaussian']}]")
+    print(
+        f"  one Gaussian (clip)                 {test_log_lik(x_test_ND, single):8.2f}  "
+        f"[{ISSUE['one Gaussian']}]"
+    )
     classes = fit_class_conditional(x_ND, y_N, 10)
-    print(f"  one Gaussian per class (clip)       {test_log_lik(x_test_ND, classes):8.2f}  "
-          f"[{ISSUE['one Gaussian per class']}]", flush=True)
+    print(
+        f"  one Gaussian per class (clip)       {test_log_lik(x_test_ND, classes):8.2f}  "
+        f"[{ISSUE['one Gaussian per class']}]",
+        flush=True,
+    )
     runs = {"k-means start": [], "random start": [], "sklearn, reg_covar": []}
     for seed in seeds:
         kmeans_start = init_gmm_kmeans(x_ND, 10, KMEANS_ROUNDS, np.random.default_rng(seed))
@@ -139,16 +161,21 @@ def reference_numbers(x_ND, y_N, x_test_ND, seeds):
         random_start = init_gmm_random(x_ND, 10, np.random.default_rng(seed))
         runs["random start"].append(em_test_log_lik(x_ND, x_test_ND, random_start))
         runs["sklearn, reg_covar"].append(em_test_log_lik(x_ND, x_test_ND, sklearn_start(x_ND, seed), True))
-        print(f"  seed {seed}: k-means start {runs['k-means start'][-1]:.2f}, random start "
-              f"{runs['random start'][-1]:.2f}, sklearn's start + reg {runs['sklearn, reg_covar'][-1]:.2f} "
-              f"[{time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.2f}]", flush=True)
+        print(
+            f"  seed {seed}: k-means start {runs['k-means start'][-1]:.2f}, random start "
+            f"{runs['random start'][-1]:.2f}, sklearn's start + reg {runs['sklearn, reg_covar'][-1]:.2f} "
+            f"[{time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.2f}]",
+            flush=True,
+        )
     for name, values in runs.items():
         print(f"  {name:34s} seeds {seeds[0]}-{seeds[-1]}: {spread(values)}  [{ISSUE[name]}]")
     gm = GaussianMixture(10, covariance_type="full", reg_covar=EPS, max_iter=N_ITER, tol=0.0, random_state=0)
     gm.fit(x_ND)
-    print(f"  sklearn GaussianMixture fitted for real (random_state=0, float64): {gm.score(x_test_ND):.2f} "
-          f"(from its start with our EM: {runs['sklearn, reg_covar'][0]:.2f}) "
-          f"[{time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.2f}]")
+    print(
+        f"  sklearn GaussianMixture fitted for real (random_state=0, float64): {gm.score(x_test_ND):.2f} "
+        f"(from its start with our EM: {runs['sklearn, reg_covar'][0]:.2f}) "
+        f"[{time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.2f}]"
+    )
 
 
 def speed_and_fidelity(x_ND, x32_ND, params, repeats, fidelity_iters):
@@ -168,11 +195,15 @@ def speed_and_fidelity(x_ND, x32_ND, params, repeats, fidelity_iters):
     ll64_after = our_iteration(x_ND, our_iteration(x_ND, params)[0])[1]
     ll32_after = our_iteration(x32_ND, our_iteration(x32_ND, params)[0])[1]
     load = os.getloadavg()[0]
-    print(f"one EM iteration: sklearn {t_sk:.2f} s, ours float64 {t64:.2f} s ({t64 / t_sk:.2f}x), "
-          f"ours float32 {t32:.2f} s ({t32 / t_sk:.2f}x)   [load average {load:.2f}]")
-    print(f"log-likelihood per image: float64 {ll64_after:.6f}, float32 {ll32_after:.6f} after one "
-          f"iteration, relative difference {abs(ll32_after - ll64_after) / abs(ll64_after):.2e} "
-          f"(at the start {abs(ll32 - ll64) / abs(ll64):.2e})")
+    print(
+        f"one EM iteration: sklearn {t_sk:.2f} s, ours float64 {t64:.2f} s ({t64 / t_sk:.2f}x), "
+        f"ours float32 {t32:.2f} s ({t32 / t_sk:.2f}x)   [load average {load:.2f}]"
+    )
+    print(
+        f"log-likelihood per image: float64 {ll64_after:.6f}, float32 {ll32_after:.6f} after one "
+        f"iteration, relative difference {abs(ll32_after - ll64_after) / abs(ll64_after):.2e} "
+        f"(at the start {abs(ll32 - ll64) / abs(ll64):.2e})"
+    )
 
     T = fidelity_iters
     start = time.perf_counter()
@@ -186,10 +217,12 @@ def speed_and_fidelity(x_ND, x32_ND, params, repeats, fidelity_iters):
         theirs_T.append(gm.lower_bound_)
     t_sk_fit = time.perf_counter() - start
     rel = np.max(np.abs(ours_T - np.array(theirs_T)) / np.abs(theirs_T))
-    print(f"fidelity, {T} iterations from the same start (add_eps_to_diag=True vs reg_covar): largest "
-          f"relative difference {rel:.2e} (target 1e-8); final log-likelihood {ours_T[-1]:.4f} "
-          f"vs {theirs_T[-1]:.4f}; ours {t_ours_fit:.1f} s, sklearn fit calls {t_sk_fit:.1f} s "
-          f"[load average {os.getloadavg()[0]:.2f}]")
+    print(
+        f"fidelity, {T} iterations from the same start (add_eps_to_diag=True vs reg_covar): largest "
+        f"relative difference {rel:.2e} (target 1e-8); final log-likelihood {ours_T[-1]:.4f} "
+        f"vs {theirs_T[-1]:.4f}; ours {t_ours_fit:.1f} s, sklearn fit calls {t_sk_fit:.1f} s "
+        f"[load average {os.getloadavg()[0]:.2f}]"
+    )
 
 
 def main():
@@ -208,8 +241,10 @@ def main():
     x_ND = images.reshape(len(images), 256) / 255.0
     x32_ND = x_ND.astype(np.float32)
     params = fit_class_conditional(x_ND, labels.astype(int), 10)
-    print(f"data {x_ND.shape}, K = 10, eps = {EPS:g}, BLAS threads {args.threads}, "
-          f"load average before {os.getloadavg()[0]:.2f}")
+    print(
+        f"data {x_ND.shape}, K = 10, eps = {EPS:g}, BLAS threads {args.threads}, "
+        f"load average before {os.getloadavg()[0]:.2f}"
+    )
 
     with threadpool_limits(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -27,11 +27,17 @@ MODULE_NAMES = sorted(path.stem for path in SRC.glob("*.py"))
 
 # (module, function) that must hold a solution region, i.e. what students write.
 SOLUTION_REGIONS = [
-    ("gaussian_mle", "estimate_mean_D"), ("gaussian_mle", "estimate_cov_DD"),
+    ("gaussian_mle", "estimate_mean_D"),
+    ("gaussian_mle", "estimate_cov_DD"),
     ("gaussian_mle", "draw_gaussian_samples"),
-    ("class_conditional", "fit_class_conditional"), ("class_conditional", "draw_mixture_samples"),
-    ("gmm_em", "calc_log_pdf_NK"), ("gmm_em", "estep__calc_r_NK"), ("gmm_em", "mstep__update_params"),
-    ("gmm_em", "run_kmeans"), ("gmm_em", "init_gmm_kmeans"), ("gmm_em", "init_gmm_random"),
+    ("class_conditional", "fit_class_conditional"),
+    ("class_conditional", "draw_mixture_samples"),
+    ("gmm_em", "calc_log_pdf_NK"),
+    ("gmm_em", "estep__calc_r_NK"),
+    ("gmm_em", "mstep__update_params"),
+    ("gmm_em", "run_kmeans"),
+    ("gmm_em", "init_gmm_kmeans"),
+    ("gmm_em", "init_gmm_random"),
     ("gmm_em", "fit_gmm_em"),
 ]
 
@@ -86,7 +92,7 @@ def test_every_graded_function_has_a_solution_region(u2):
         source = (SRC / f"{module}.py").read_text()
         start = source.index(f"def {function}(")
         end = source.find("\ndef ", start + 1)
-        body = source[start:end if end > 0 else None]
+        body = source[start : end if end > 0 else None]
         assert "### BEGIN SOLUTION" in body and "### END SOLUTION" in body, (module, function)
     assert "### BEGIN SOLUTION" not in (SRC / "plotting.py").read_text()
 
@@ -305,8 +311,17 @@ def test_em_trace_equals_sklearn_with_reg_covar_on_a_subset(u2, mnist_train):
     ours = u2.gmm_em.fit_gmm_em(x, log_pi, mu, cov, T, eps, add_eps_to_diag=True)[3]
     # sklearn's first E-step uses precisions_init as given, so hand it the regularized start
     precisions = np.linalg.inv(cov + eps * np.eye(256))
-    gm = GaussianMixture(K, covariance_type="full", reg_covar=eps, max_iter=1, tol=0.0, warm_start=True,
-                         weights_init=np.exp(log_pi), means_init=mu, precisions_init=precisions)
+    gm = GaussianMixture(
+        K,
+        covariance_type="full",
+        reg_covar=eps,
+        max_iter=1,
+        tol=0.0,
+        warm_start=True,
+        weights_init=np.exp(log_pi),
+        means_init=mu,
+        precisions_init=precisions,
+    )
     theirs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
