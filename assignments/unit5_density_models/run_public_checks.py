@@ -111,8 +111,11 @@ def _student_frame(exc):
         name = frame.filename
         if name == _NOTEBOOK_FILE or _WHERE(frame):
             found = frame
-        elif not os.path.abspath(name).startswith(skip) and "site-packages" not in name \
-                and "dist-packages" not in name:
+        elif (
+            not os.path.abspath(name).startswith(skip)
+            and "site-packages" not in name
+            and "dist-packages" not in name
+        ):
             found = frame  # a notebook cell run by the kernel (the otter route)
     return found
 
@@ -124,7 +127,8 @@ def _describe(exc):
     where = _WHERE(frame) if frame is not None else None
     if isinstance(exc, NotImplementedError):
         return f"{function or 'a function this check calls'} is not written yet" + (
-            f" ({where})" if where else "")
+            f" ({where})" if where else ""
+        )
     place = " in " + function if function else ""
     place += f" ({where})" if where else ""
     message = _one_line(exc)

@@ -34,11 +34,13 @@ _TRANSPARENT_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
 _ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
-_PRELUDE = ("def get_ipython():  # no IPython while grading: magics and shell lines do nothing\n"
-            "    class _NoShell:\n"
-            "        def __getattr__(self, name):\n"
-            "            return lambda *args, **kwargs: None\n"
-            "    return _NoShell()\n")
+_PRELUDE = (
+    "def get_ipython():  # no IPython while grading: magics and shell lines do nothing\n"
+    "    class _NoShell:\n"
+    "        def __getattr__(self, name):\n"
+    "            return lambda *args, **kwargs: None\n"
+    "    return _NoShell()\n"
+)
 
 
 class NotebookError(ValueError):
@@ -153,12 +155,14 @@ def _segment(parsed, i) -> tuple[int, str]:
     """(first line, source text) of statement i, decorators included, as the student wrote it."""
     cell, source, node = parsed[i]
     start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    shares_line = any(other is not node and c == cell and o.lineno <= node.end_lineno
-                      and o.end_lineno >= start for c, _, o in parsed[max(0, i - 1): i + 2]
-                      for other in [o])
+    shares_line = any(
+        other is not node and c == cell and o.lineno <= node.end_lineno and o.end_lineno >= start
+        for c, _, o in parsed[max(0, i - 1) : i + 2]
+        for other in [o]
+    )
     if node.col_offset != 0 or shares_line:
         return start, ast.unparse(node)
-    return start, "\n".join(source.splitlines()[start - 1: node.end_lineno])
+    return start, "\n".join(source.splitlines()[start - 1 : node.end_lineno])
 
 
 def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
@@ -175,8 +179,11 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
             tree = ast.parse(source)
         except (SyntaxError, ValueError) as exc:
             line = getattr(exc, "lineno", None)
-            notes.append(f"{name}: code cell {number} has a syntax error"
-                         + (f" (line {line})" if line else "") + "; it was skipped")
+            notes.append(
+                f"{name}: code cell {number} has a syntax error"
+                + (f" (line {line})" if line else "")
+                + "; it was skipped"
+            )
             continue
         except (RecursionError, MemoryError):
             notes.append(f"{name}: code cell {number} is nested too deeply to read; it was skipped")
@@ -189,15 +196,21 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
             wanted = _needed_assignments(statements)
         except RecursionError:
             raise NotebookError(f"{name}: its code is nested too deeply to read") from None
-        chosen = [i for i, node in enumerate(statements)
-                  if isinstance(node, _IMPORTS + _DEFINITIONS) or i in wanted]
+        chosen = [
+            i for i, node in enumerate(statements) if isinstance(node, _IMPORTS + _DEFINITIONS) or i in wanted
+        ]
     else:
         chosen = list(range(len(statements)))
 
     out = Extracted("", notes)
-    lines = sorted({f"from __future__ import {alias.name}" for node in statements
-                    if isinstance(node, ast.ImportFrom) and node.module == "__future__"
-                    for alias in node.names})
+    lines = sorted(
+        {
+            f"from __future__ import {alias.name}"
+            for node in statements
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+            for alias in node.names
+        }
+    )
     lines.extend(_PRELUDE.splitlines())
     for i in chosen:
         cell, source, node = parsed[i]
@@ -206,8 +219,9 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
         try:
             start, segment = _segment(parsed, i)
         except RecursionError:
-            out.notes.append(f"{name}: a statement of code cell {cell} is nested too deeply to read; "
-                             f"it was skipped")
+            out.notes.append(
+                f"{name}: a statement of code cell {cell} is nested too deeply to read; it was skipped"
+            )
             continue
         if isinstance(node, _IMPORTS):
             block, offset = _guarded(segment, "ImportError"), 1

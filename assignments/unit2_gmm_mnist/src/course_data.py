@@ -68,14 +68,16 @@ def find_data_dir(name: str, folder: str | os.PathLike | None = None) -> Path:
     if folder is not None:
         candidates = [Path(folder)]
     else:
-        candidates = [Path(p) / name for p in (os.environ.get(DATA_ENV), "data", "../data", "../../data")
-                      if p]
+        candidates = [
+            Path(p) / name for p in (os.environ.get(DATA_ENV), "data", "../data", "../../data") if p
+        ]
     for place in candidates:
         if place.is_dir():
             return place
     tried = ", ".join(str(p) for p in candidates)
-    raise DataError(f"no {name} data folder found (tried {tried}); set {DATA_ENV} to the folder "
-                    f"that holds {name}/")
+    raise DataError(
+        f"no {name} data folder found (tried {tried}); set {DATA_ENV} to the folder that holds {name}/"
+    )
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -106,12 +108,13 @@ def parse_idx(data: bytes, origin: str = "idx data") -> np.ndarray:
     start = 4 + 4 * ndim
     if len(data) < start:
         raise DataError(f"{origin}: truncated idx header")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = IDX_DTYPES[code]
     expected = start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) != expected:
-        raise DataError(f"{origin}: header announces shape {shape} ({expected} bytes), "
-                        f"but the file has {len(data)} bytes")
+        raise DataError(
+            f"{origin}: header announces shape {shape} ({expected} bytes), but the file has {len(data)} bytes"
+        )
     return np.frombuffer(data, dtype=dtype, offset=start).reshape(shape)
 
 
@@ -192,8 +195,9 @@ def load_tops(split: str, folder: str | os.PathLike | None = None) -> np.ndarray
         raise DataError(f"{path}: no data rows")
     for line_no, line in enumerate(lines[1:], start=2):
         if line.count(",") != len(TOPS_HEADER) - 1:
-            raise DataError(f"{path}, line {line_no}: expected {len(TOPS_HEADER)} values, "
-                            f"got {line.count(',') + 1}")
+            raise DataError(
+                f"{path}, line {line_no}: expected {len(TOPS_HEADER)} values, got {line.count(',') + 1}"
+            )
     try:
         values = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError:

@@ -52,8 +52,14 @@ class Limits:
     grading_seconds: float = 600.0
 
     def __post_init__(self):
-        for name in ("cpu_seconds", "memory_bytes", "processes", "file_bytes", "answer_bytes",
-                     "grading_seconds"):
+        for name in (
+            "cpu_seconds",
+            "memory_bytes",
+            "processes",
+            "file_bytes",
+            "answer_bytes",
+            "grading_seconds",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise SpecError(f"Limits.{name} must be a positive number, got {value!r}")
@@ -81,8 +87,9 @@ class Submission:
         if self.kind not in SUBMISSION_KINDS:
             raise SpecError(f"Submission.kind must be one of {SUBMISSION_KINDS}, got {self.kind!r}")
         if self.notebook_cells not in NOTEBOOK_CELLS:
-            raise SpecError(f"Submission.notebook_cells must be one of {NOTEBOOK_CELLS}, "
-                            f"got {self.notebook_cells!r}")
+            raise SpecError(
+                f"Submission.notebook_cells must be one of {NOTEBOOK_CELLS}, got {self.notebook_cells!r}"
+            )
         if not self.files or not all(isinstance(f, str) and f and "/" not in f for f in self.files):
             raise SpecError(f"Submission.files must be plain file names, got {self.files!r}")
         suffix = ".ipynb" if self.kind == "notebook" else ".py"
@@ -161,8 +168,11 @@ class Close(Compare):
         err = np.abs(got[fin] - ref[fin])
         bad = ~(err <= self.atol + self.rtol * np.abs(ref[fin]))
         if np.any(bad):
-            return Mismatch("value", f"{int(bad.sum())} of {bad.size} values differ from the reference "
-                                     f"beyond rtol={self.rtol:g}, atol={self.atol:g}")
+            return Mismatch(
+                "value",
+                f"{int(bad.sum())} of {bad.size} values differ from the reference "
+                f"beyond rtol={self.rtol:g}, atol={self.atol:g}",
+            )
         return None
 
 
@@ -212,7 +222,8 @@ class Within(Compare):
 MISMATCH_KINDS["one_step_past"] = (
     "the final parameters are exactly one update past the parameters the last history entry "
     "scores: the history earns its points, but fit should stop right after recording the last "
-    "entry (or record an entry after the last update)")
+    "entry (or record an entry after the last update)"
+)
 
 
 @dataclass(frozen=True)
@@ -238,8 +249,10 @@ class CloseOrOneStepPast(Compare):
         if verdict is None:
             return None
         if verdict.kind == "value" and close(got[0], ref[1]) is None:
-            return Mismatch("one_step_past", "the final parameters equal the reference parameters "
-                                             "one update after the last history entry")
+            return Mismatch(
+                "one_step_past",
+                "the final parameters equal the reference parameters one update after the last history entry",
+            )
         return verdict
 
 

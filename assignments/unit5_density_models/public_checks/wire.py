@@ -54,8 +54,11 @@ def _enc(value, depth):
             raise WireError(f"array of dtype {arr.dtype} cannot be sent")
         if arr.dtype.str not in ALLOWED_DTYPES:
             raise WireError(f"array of dtype {arr.dtype} cannot be sent")
-        return {"__ndarray__": base64.b64encode(arr.tobytes()).decode("ascii"),
-                "dtype": arr.dtype.str, "shape": list(arr.shape)}
+        return {
+            "__ndarray__": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape),
+        }
     if isinstance(value, (list, tuple)):
         return [_enc(v, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -94,8 +97,7 @@ def _dec(obj, depth):
             dtype, shape, data = obj["dtype"], obj["shape"], obj["__ndarray__"]
             if dtype not in ALLOWED_DTYPES:
                 raise WireError(f"array dtype {str(dtype)[:20]!r} is not allowed")
-            if (type(shape) is not list or len(shape) > 8
-                    or not all(type(n) is int and 0 <= n for n in shape)):
+            if type(shape) is not list or len(shape) > 8 or not all(type(n) is int and 0 <= n for n in shape):
                 raise WireError("malformed array shape")
             count = math.prod(shape)
             if count > MAX_ELEMENTS:
