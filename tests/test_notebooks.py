@@ -110,8 +110,6 @@ def test_notebook_executes_without_errors(nb_path, tmp_path):
     env = dict(
         KERNEL_ENV,
         GMMCOURSE_OUT_DIR=str(tmp_path / "out"),  # notebook outputs stay in tmp_path
-        GMMCOURSE_MNIST=str(ROOT / "data" / "mnist"),
-        GMMCOURSE_TOPS_DIR=str(ROOT / "data" / "tops"),
     )
     client = nbclient.NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
