@@ -31,6 +31,20 @@ def test_references_equal_to_the_tolerance_count_as_the_same():
     assert not runner.same_reference(np.zeros(3), np.zeros((3, 1)))
 
 
+def test_a_value_graded_by_its_range_alone_may_move():
+    # unit 4 measured this: 20 L-BFGS steps on one BLAS thread instead of two moved a value graded by
+    # Within by 1.7e-9 relative, which `gmmcourse check` must not call stale references
+    from gmmcourse.grading.spec import Case, Close, Test, Within, reference_key
+
+    case = Case("c", "probe", {}, {"exact": Close(), "range": Within(0.0, 1.0)})
+    unused = runner.unused_reference_keys([Test("t", 1.0, [case])])
+    assert unused == {reference_key("t", "c", "range")}
+    old = np.array(0.479006096154)
+    assert runner.reference_unchanged(old, old * (1 + 2e-9), unused=True)
+    assert not runner.reference_unchanged(old, old * (1 + 2e-9), unused=False)
+    assert not runner.reference_unchanged(old, np.array([0.479]), unused=True)
+
+
 def test_public_cases_equal_to_the_tolerance_count_as_the_same():
     one = wire.encode({"cases": [{"args": {"c": np.geomspace(1, 1e5, 11)}, "name": "x"}]})
     other = wire.encode({"cases": [{"args": {"c": np.geomspace(1, 1e5, 11) * (1 + 2e-16)}, "name": "x"}]})
