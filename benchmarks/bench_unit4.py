@@ -67,10 +67,10 @@ def main():
     from DiscriminativeConditionalGMMRegressor import DiscriminativeConditionalGMMRegressor
     from MixtureOfExpertsRegressor import MixtureOfExpertsRegressor
 
-    ours = {
-        "CGMM": (ConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3)),
-        "MoE": (MixtureOfExpertsRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=100)),
-        "DCGMM": (DiscriminativeConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, max_iter=30)),
+    ours = {  # the notebook's settings
+        "CGMM": (ConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3)),
+        "MoE": (MixtureOfExpertsRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3, gate_max_iter=5)),
+        "DCGMM": (DiscriminativeConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3, max_iter=30)),
     }
     theirs = {
         "CGMM": cgmm.ConditionalGMMRegressor,

@@ -43,9 +43,13 @@ class ConditionalMixtureRegressor:
         EM stops when the training objective per example improves by less than tol.
     random_state : int, RandomState or None
         Seed of the initialization.
+    n_init : int, default=1
+        Number of EM runs from different k-means starts; ``fit`` keeps the run with the best final
+        training objective (as scikit-learn's GaussianMixture does).
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None):
+    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
+                 n_init=1):
         if int(n_components) != n_components or n_components < 1:
             raise ValueError(f"n_components should be a positive integer, got {n_components!r}")
         if not reg_covar >= 0:
@@ -55,6 +59,9 @@ class ConditionalMixtureRegressor:
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.random_state = random_state
+        if int(n_init) != n_init or n_init < 1:
+            raise ValueError(f"n_init should be a positive integer, got {n_init!r}")
+        self.n_init = int(n_init)
 
     # ---------------------------------------------------------------- written by subclasses
 
@@ -68,26 +75,47 @@ class ConditionalMixtureRegressor:
 
     # ---------------------------------------------------------------- the EM loop
 
-    def init_responsibilities(self, x_NI, y_NO):
-        """Hard initial responsibilities: each row goes to the nearest of K distinct random rows of [x, y]."""
+    def init_responsibilities(self, x_NI, y_NO, rng, n_rounds=10):
+        """Hard initial responsibilities from k-means on the joint rows [x, y].
+
+        The centres start at K distinct random rows; each of the n_rounds (>= 1) assigns every row to
+        its nearest centre (squared Euclidean distance) and then moves each centre to the mean of its
+        rows (a centre with no rows stays). The last round's assignment gives r_nk = 1 for the row's
+        cluster.
+        """
         xy_ND = np.hstack([x_NI, y_NO])
         K = self.n_components
-        rng = check_random_state(self.random_state)
         centres_KD = xy_ND[rng.choice(xy_ND.shape[0], size=K, replace=xy_ND.shape[0] < K)]
-        dist_NK = np.sum((xy_ND[:, np.newaxis, :] - centres_KD[np.newaxis]) ** 2, axis=2)
-        return np.eye(K)[np.argmin(dist_NK, axis=1)]
+        for _ in range(n_rounds):
+            # |x - c|^2 = |x|^2 - 2 x.c + |c|^2, and |x|^2 does not change which centre is nearest
+            z_N = np.argmin(np.sum(centres_KD**2, axis=1) - 2 * xy_ND @ centres_KD.T, axis=1)
+            for k in np.unique(z_N):
+                centres_KD[k] = np.mean(xy_ND[z_N == k], axis=0)
+        return np.eye(K)[z_N]
 
     def fit(self, X, y):
-        """Fit by EM: initialize, then alternate E- and M-steps until the objective stalls.
+        """Fit by EM: n_init times, initialize by k-means, then alternate E- and M-steps until the
+        objective stalls; keep the run whose final objective is best.
 
-        ``history`` records the training objective (mean log likelihood per example) at the start of
-        every iteration. A covariance that is not positive definite raises a ValueError.
+        ``history`` records the kept run's training objective (mean log likelihood per example) at
+        the start of every iteration. A covariance that is not positive definite raises a ValueError.
         """
         x_NI, y_NO = check_xy(X, y)
         self.n_inputs_ = x_NI.shape[1]
+        rng = check_random_state(self.random_state)  # one generator: each run starts elsewhere
+        best_state = None
+        for _ in range(self.n_init):
+            self.run_em(x_NI, y_NO, self.init_responsibilities(x_NI, y_NO, rng))
+            if best_state is None or self.history[-1] > best_state["history"][-1]:
+                best_state = dict(vars(self))  # the fitted attributes of this run (no array is reused)
+        vars(self).update(best_state)
+        return self
+
+    def run_em(self, x_NI, y_NO, r_NK):
+        """One EM run from the responsibilities r_NK; sets the parameters and ``history``."""
         self.history = []
         try:
-            self.init_params(x_NI, y_NO, self.init_responsibilities(x_NI, y_NO))
+            self.init_params(x_NI, y_NO, r_NK)
             for _ in range(self.max_iter):
                 r_NK, objective = self.estep__calc_r_NK(x_NI, y_NO)
                 self.history.append(float(objective))
@@ -95,11 +123,10 @@ class ConditionalMixtureRegressor:
                     break
                 self.mstep__update_params(x_NI, y_NO, r_NK)
             else:
-                warnings.warn(f"EM did not converge in {self.max_iter} iterations", stacklevel=2)
+                warnings.warn(f"EM did not converge in {self.max_iter} iterations", stacklevel=3)
         except np.linalg.LinAlgError as err:
             raise ValueError(f"a covariance is not positive definite ({err}); "
                              f"use a larger reg_covar (now {self.reg_covar:g})") from None
-        return self
 
     # ---------------------------------------------------------------- using p(y | x)
 

@@ -131,7 +131,7 @@ def cgmm_mstep(x_NI, y_NO, r_NK, params, reg_covar):
 def cgmm_fit(x_NI, y_NO, r_init_NK, n_components, reg_covar, max_iter, tol, x_eval_NI, y_eval_NO):
     """Fit from given initial responsibilities (so a different initializer costs nothing here)."""
     model = _model("cgmm", {}, n_components=n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol)
-    model.init_responsibilities = lambda x, y: r_init_NK
+    model.init_responsibilities = lambda x, y, rng: r_init_NK
     model.fit(x_NI, y_NO)
     return {**_cgmm_params(model), "history": _arr(model.history),
             "score_eval": _value(model.score(x_eval_NI, y_eval_NO))}
@@ -213,7 +213,7 @@ def moe_fit(x_NI, y_NO, r_init_NK, n_components, reg_covar, max_iter, tol, x_eva
     """Fit from given initial responsibilities; the fitted model is compared through what it
     predicts at x_eval (its gate, expert means and covariances), not its coefficients."""
     model = _model("moe", {}, n_components=n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol)
-    model.init_responsibilities = lambda x, y: r_init_NK
+    model.init_responsibilities = lambda x, y, rng: r_init_NK
     model.fit(x_NI, y_NO)
     from MixtureOfExpertsRegressor import calc_log_gate_NK
 

@@ -27,14 +27,15 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
     max_iter : int, default=100
         L-BFGS iterations.
     em_max_iter : int, default=100
-        EM iterations of the ConditionalGMMRegressor fit that gives the start.
+        EM iterations of the ConditionalGMMRegressor fit that gives the start (``n_init`` and
+        ``tol`` are that fit's too).
     Other parameters are those of ConditionalMixtureRegressor; fitted attributes are those of
     ConditionalGMMRegressor, plus ``history`` (the loss after each L-BFGS iteration).
     """
 
     def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 em_max_iter=100):
-        super().__init__(n_components, reg_covar, max_iter, tol, random_state)
+                 n_init=1, em_max_iter=100):
+        super().__init__(n_components, reg_covar, max_iter, tol, random_state, n_init)
         self.em_max_iter = int(em_max_iter)
 
     def to_flat_array(self, log_pi_K, mu_KD, cov_KDD):
@@ -94,7 +95,7 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
         x_NI, y_NO = check_xy(X, y)
         ### BEGIN SOLUTION
         start = ConditionalGMMRegressor(self.n_components, self.reg_covar, self.em_max_iter, self.tol,
-                                        self.random_state).fit(x_NI, y_NO)
+                                        self.random_state, self.n_init).fit(x_NI, y_NO)
         flat = self.to_flat_array(start.log_pi_K, start.mu_KD, start.cov_KDD)
         self.history = [float(self.calc_loss(flat, x_NI, y_NO))]
 
