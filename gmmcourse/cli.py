@@ -118,24 +118,50 @@ def _cmd_build_tops(args) -> int:
     return data.cli_build_tops(args.out, args.fashion_mnist)
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """Return the parser of the ``gmmcourse`` command and its subcommands."""
-    parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("build", help="build releases and autograder zips, then self-grade")
-    p.add_argument("units", nargs="*", metavar="UNIT")
-    p.set_defaults(func=_cmd_build)
-    p = sub.add_parser("check", help="fail when committed generated files differ from a fresh build")
-    p.add_argument("units", nargs="*", metavar="UNIT")
-    p.set_defaults(func=_cmd_check)
-    p = sub.add_parser("refs", help="regenerate reference values from the solutions")
-    p.add_argument("units", nargs="*", metavar="UNIT")
-    p.set_defaults(func=_cmd_refs)
+_UNIT_COMMANDS = (
+    ("build", "build releases and autograder zips, then self-grade", _cmd_build),
+    ("check", "fail when committed generated files differ from a fresh build", _cmd_check),
+    ("refs", "regenerate reference values from the solutions", _cmd_refs),
+)
+
+
+def _add_unit_commands(sub) -> None:
+    """Add the subcommands that take only unit names: ``build``, ``check`` and ``refs``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of ``gmmcourse``.
+    """
+    for name, help_text, func in _UNIT_COMMANDS:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("units", nargs="*", metavar="UNIT")
+        p.set_defaults(func=func)
+
+
+def _add_grade_command(sub) -> None:
+    """Add ``grade UNIT SUBMISSION [--results FILE]``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of ``gmmcourse``.
+    """
     p = sub.add_parser("grade", help="grade one submission exactly as the Gradescope zip would")
     p.add_argument("unit", metavar="UNIT")
     p.add_argument("submission", metavar="SUBMISSION", help="a file, a folder or a zip")
     p.add_argument("--results", metavar="FILE", help="write Gradescope results.json here")
     p.set_defaults(func=_cmd_grade)
+
+
+def _add_grade_all_command(sub) -> None:
+    """Add ``grade-all UNIT SUBMISSIONS --out DIR [--jobs N] [--autograder ZIP]``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of ``gmmcourse``.
+    """
     p = sub.add_parser("grade-all", help="grade a whole class (a folder or a Gradescope export zip)")
     p.add_argument("unit", metavar="UNIT")
     p.add_argument(
@@ -162,12 +188,38 @@ def make_parser() -> argparse.ArgumentParser:
         help="grade with this autograder zip (default: dist/UNIT-autograder.zip)",
     )
     p.set_defaults(func=_cmd_grade_all)
+
+
+def _add_data_command(sub) -> None:
+    """Add ``data`` and its subcommand ``build-tops [--out DIR] [--fashion-mnist DIR]``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of ``gmmcourse``.
+    """
     p = sub.add_parser("data", help="data tools")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     q = data_sub.add_parser("build-tops", help="build the tops-20x20flattened x CSVs from FashionMNIST")
     q.add_argument("--out", metavar="DIR", help="output folder (default: data/tops)")
     q.add_argument("--fashion-mnist", metavar="DIR", help="folder with the FashionMNIST idx files")
     q.set_defaults(func=_cmd_build_tops)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``gmmcourse`` command and its subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A parser whose parsed arguments carry ``func``, the function that runs the subcommand.
+    """
+    parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_unit_commands(sub)
+    _add_grade_command(sub)
+    _add_grade_all_command(sub)
+    _add_data_command(sub)
     return parser
 
 

@@ -32,10 +32,15 @@ def replace_once(text: str, old: str, new: str, where: str) -> str:
 
 
 def replace_region(text: str, function: str, body: str) -> str:
-    """Swap the solution region of ``function`` for ``body`` (already indented)."""
-    pattern = re.compile(rf"(def {function}\(.*?\n)(\s*)### BEGIN SOLUTION\n.*?### END SOLUTION\n", re.S)
-    match = pattern.search(text)
-    assert match, f"no solution region in {function}"
+    """Swap the solution region of ``function`` for ``body`` (already indented).
+
+    The region must come before the next ``def``: a function that lost its region fails here
+    instead of silently mutating the region of the function after it."""
+    header = rf"(def {function}\((?:(?!\n\s*def ).)*?\n)"
+    pattern = re.compile(header + r"(\s*)### BEGIN SOLUTION\n.*?### END SOLUTION\n", re.S)
+    matches = list(pattern.finditer(text))
+    assert len(matches) == 1, f"{len(matches)} solution regions found for {function} (expected one)"
+    match = matches[0]
     indent = match.group(2).strip("\n")
     new = f"{match.group(1)}{indent}### BEGIN SOLUTION\n{body}{indent}### END SOLUTION\n"
     return text[: match.start()] + new + text[match.end() :]

@@ -214,8 +214,10 @@ SCIPY_PREDICT = (
 
 
 RAISE = (
-    '            raise ValueError(f"sigma_k + c I is not positive definite for class {k} '
-    '(c = {c_K[k]:g}); "\n                             "use a larger c > 0") from None'
+    "            raise ValueError(\n"
+    '                f"sigma_k + c I is not positive definite for class {k} (c = {c_K[k]:g}); '
+    'use a larger c > 0"\n'
+    "            ) from None"
 )
 TRY_BLOCK = (
     "        try:\n            "

@@ -17,7 +17,7 @@ UNIT = "unit5_density_models"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
 GIVEN = ("vae_models.py", "plots.py")
 
-KL = "anp.exp(log_var_NZ) + mu_NZ ** 2 - 1.0 - log_var_NZ"
+KL = "anp.exp(log_var_NZ) + mu_NZ**2 - 1.0 - log_var_NZ"
 BCE = "return anp.sum(x_ND * logits_ND - anp.logaddexp(0.0, logits_ND), axis=1)"
 
 # (name, file, exact old snippet, new snippet)
@@ -32,7 +32,7 @@ BUGS = [
         "log_var read as log sigma in the KL",
         "vae_objective.py",
         KL,
-        "anp.exp(2.0 * log_var_NZ) + mu_NZ ** 2 - 1.0 - 2.0 * log_var_NZ",
+        "anp.exp(2.0 * log_var_NZ) + mu_NZ**2 - 1.0 - 2.0 * log_var_NZ",
     ),
     (
         "variance used where the standard deviation is due when sampling",
@@ -87,7 +87,7 @@ BUGS = [
     (
         "Adam without bias correction",
         "adam.py",
-        "m_hat = new_m[name] / (1.0 - beta1 ** t)",
+        "m_hat = new_m[name] / (1.0 - beta1**t)",
         "m_hat = new_m[name]",
     ),
     (

@@ -27,7 +27,8 @@ def gaussian_kl(mu_NZ, log_var_NZ):
 
     kl_N = gaussian_kl_N(mu_NZ, log_var_NZ)
     g_mu, g_lv = autograd.grad(lambda m, lv: autograd.numpy.sum(gaussian_kl_N(m, lv)), (0, 1))(
-        mu_NZ, log_var_NZ)
+        mu_NZ, log_var_NZ
+    )
     return {"kl_N": _f64(kl_N), "grad_mu_NZ": _f64(g_mu), "grad_log_var_NZ": _f64(g_lv)}
 
 
@@ -36,8 +37,7 @@ def bernoulli_log_lik(x_ND, logits_ND, weights_N):
     from vae_objective import bernoulli_log_lik_N
 
     value = bernoulli_log_lik_N(x_ND, logits_ND)
-    grad = autograd.grad(lambda lg: autograd.numpy.sum(bernoulli_log_lik_N(x_ND, lg) * weights_N))(
-        logits_ND)
+    grad = autograd.grad(lambda lg: autograd.numpy.sum(bernoulli_log_lik_N(x_ND, lg) * weights_N))(logits_ND)
     return {"log_lik_N": _f64(value), "grad_logits_ND": _f64(grad)}
 
 
@@ -54,18 +54,23 @@ def sample_z(mu_Z, log_var_Z, N, seed, dtype):
     z = _f64(z_NZ)
     sd_Z = np.exp(0.5 * _f64(log_var_Z))
     mean_z = np.max(np.abs((z.mean(axis=0) - mu_Z) / (sd_Z / np.sqrt(N))))
-    var_z = np.max(np.abs((z.var(axis=0) / sd_Z ** 2 - 1.0) / np.sqrt(2.0 / N)))
+    var_z = np.max(np.abs((z.var(axis=0) / sd_Z**2 - 1.0) / np.sqrt(2.0 / N)))
     # with the same seed, d sum(z) / d log_var = (z - mu) / 2 and d sum(z) / d mu = 1
     g_mu, g_lv = autograd.grad(
-        lambda m, lv: autograd.numpy.sum(sample_z_NZ(m, lv, np.random.default_rng(seed))), (0, 1))(
-        mu_NZ, lv_NZ)
-    grad_err = max(np.max(np.abs(_f64(g_mu) - 1.0)),
-                   np.max(np.abs(_f64(g_lv) - 0.5 * (z - _f64(mu_NZ))) / (1.0 + np.abs(z))))
-    return {"shape_ok": float(np.shape(z_NZ) == mu_NZ.shape),
-            "dtype_kept": float(np.asarray(z_NZ).dtype == np.dtype(dtype)),
-            "mean_zscore": float(mean_z), "var_zscore": float(var_z),
-            "generator_advanced": float(not np.allclose(_f64(again_NZ), z)),
-            "grad_error": float(grad_err)}
+        lambda m, lv: autograd.numpy.sum(sample_z_NZ(m, lv, np.random.default_rng(seed))), (0, 1)
+    )(mu_NZ, lv_NZ)
+    grad_err = max(
+        np.max(np.abs(_f64(g_mu) - 1.0)),
+        np.max(np.abs(_f64(g_lv) - 0.5 * (z - _f64(mu_NZ))) / (1.0 + np.abs(z))),
+    )
+    return {
+        "shape_ok": float(np.shape(z_NZ) == mu_NZ.shape),
+        "dtype_kept": float(np.asarray(z_NZ).dtype == np.dtype(dtype)),
+        "mean_zscore": float(mean_z),
+        "var_zscore": float(var_z),
+        "generator_advanced": float(not np.allclose(_f64(again_NZ), z)),
+        "grad_error": float(grad_err),
+    }
 
 
 def _linear_vae():
@@ -98,8 +103,9 @@ def batch_elbo_noise(params, x_ND, n_seeds):
     from vae_objective import batch_elbo as elbo
 
     encode, decode = _linear_vae()
-    values = np.array([float(elbo(params, x_ND, np.random.default_rng(s), encode, decode))
-                       for s in range(n_seeds)])
+    values = np.array(
+        [float(elbo(params, x_ND, np.random.default_rng(s), encode, decode)) for s in range(n_seeds)]
+    )
     return {"uses_a_sample": float(np.std(values) > 1e-6), "mean_over_seeds": float(values.mean())}
 
 
@@ -119,12 +125,16 @@ def conv(x_NCHW, W, b_O, stride, padding, output_padding, weights, transposed):
     import layers
 
     if transposed:
+
         def f(x, w, b):
-            return layers.conv_transpose2d(x, w, b, stride=stride, padding=padding,
-                                           output_padding=output_padding)
+            return layers.conv_transpose2d(
+                x, w, b, stride=stride, padding=padding, output_padding=output_padding
+            )
     else:
+
         def f(x, w, b):
             return layers.conv2d(x, w, b, stride=stride, padding=padding)
+
     y = f(x_NCHW, W, b_O)
     gx, gw, gb = autograd.grad(lambda x, w, b: anp.sum(f(x, w, b) * weights), (0, 1, 2))(x_NCHW, W, b_O)
     return {"y": _f64(y), "grad_x": _f64(gx), "grad_W": _f64(gw), "grad_b": _f64(gb)}
@@ -190,8 +200,10 @@ def ppca_posterior(x_ND, mu_D, W_DM, sigma2):
 def gmm_estep(x_ND, log_pi_K, mu_KD, cov_KDD):
     from gmm_full_em import calc_log_lik_N, estep__calc_r_NK
 
-    return {"r_NK": _f64(estep__calc_r_NK(x_ND, log_pi_K, mu_KD, cov_KDD)),
-            "log_lik_N": _f64(calc_log_lik_N(x_ND, log_pi_K, mu_KD, cov_KDD))}
+    return {
+        "r_NK": _f64(estep__calc_r_NK(x_ND, log_pi_K, mu_KD, cov_KDD)),
+        "log_lik_N": _f64(calc_log_lik_N(x_ND, log_pi_K, mu_KD, cov_KDD)),
+    }
 
 
 def gmm_mstep(x_ND, r_NK, reg):
@@ -207,8 +219,11 @@ def gmm_fit(x_ND, K, reg, n_iter, seed):
 
     (log_pi_K, mu_KD, cov_KDD), history = fit_gmm(x_ND, K, reg, n_iter, np.random.default_rng(seed))
     h = _f64(history)
-    out = {"n_history": len(h), "min_step": float(np.min(np.diff(h))) if len(h) > 1 else 0.0,
-           "final_mean_log_lik": float(h[-1])}
+    out = {
+        "n_history": len(h),
+        "min_step": float(np.min(np.diff(h))) if len(h) > 1 else 0.0,
+        "final_mean_log_lik": float(h[-1]),
+    }
     if K == 1:
         out.update({"mu_KD": _f64(mu_KD), "cov_KDD": _f64(cov_KDD)})
     return out

@@ -1,4 +1,4 @@
-"""Run this unit's public checks on your own code:  python run_public_checks.py
+"""Run this unit's public checks on your own code: ``python run_public_checks.py``.
 
 The checks call your functions on the public cases (the hidden tests on Gradescope use other inputs
 too) and compare the results with the instructor solution's values. For a notebook unit they read
@@ -28,6 +28,7 @@ class PublicCheckFailed(AssertionError):
 
 
 def _modules():
+    """Import the probes, comparators and wire format shipped in ``public_checks/``."""
     for folder in (os.path.join(HERE, "src"), CHECKS):
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -39,12 +40,14 @@ def _modules():
 
 
 def _table():
+    """Read the public cases (``public_checks/cases.json``)."""
     _, _, wire = _modules()
     with open(os.path.join(CHECKS, "cases.json"), encoding="utf-8") as fh:
         return wire.decode(fh.read())
 
 
 def _one_line(text, limit=_MESSAGE_CHARS):
+    """Collapse ``text`` to one line of at most ``limit`` characters."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -70,10 +73,20 @@ _WHERE = _Where()
 
 
 def load_notebook(path):
-    """The module ``submission`` built from the notebook at ``path`` as the autograder builds it.
+    """Build the module ``submission`` from the notebook at ``path``, as the autograder does.
 
-    Returns (module, notes): notes are the converter's remarks (a cell it could not read) and any
-    error raised while the module loaded.
+    Parameters
+    ----------
+    path : str
+        The notebook file.
+
+    Returns
+    -------
+    module : module
+        The module, also registered in ``sys.modules`` as ``submission``.
+    notes : list of str
+        The converter's remarks (a cell it could not read) and any error raised while the module
+        loaded.
     """
     _modules()
     import notebook_source
@@ -93,7 +106,7 @@ def load_notebook(path):
 
 
 def _use_namespace(namespace):
-    """A notebook's globals() offered to the probes as the module ``submission``."""
+    """Offer a notebook's globals() to the probes as the module ``submission``."""
     module = types.ModuleType(SUBMISSION)
     module.__dict__.update(namespace)
     sys.modules[SUBMISSION] = module
@@ -103,7 +116,7 @@ def _use_namespace(namespace):
 
 
 def _student_frame(exc):
-    """The deepest traceback frame in the student's code (not the checks', not a library's)."""
+    """Find the deepest traceback frame in the student's code (not the checks', not a library's)."""
     found = None
     skip = (CHECKS + os.sep, os.path.abspath(__file__), os.path.dirname(os.__file__) + os.sep)
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -120,7 +133,7 @@ def _student_frame(exc):
 
 
 def _describe(exc):
-    """One line on an exception: its type, the student's function and place, its message."""
+    """Describe an exception in one line: its type, the student's function and place, its message."""
     frame = _student_frame(exc)
     function = frame.name if frame is not None and frame.name != "<module>" else None
     where = _WHERE(frame) if frame is not None else None
@@ -135,7 +148,19 @@ def _describe(exc):
 
 
 def problems(case):
-    """What is wrong in one public case: a list of one-line texts (empty when it passes)."""
+    """Run one public case and say what is wrong.
+
+    Parameters
+    ----------
+    case : dict
+        One entry of the cases table: ``test``, ``case``, ``probe``, ``args`` and ``expect``.
+
+    Returns
+    -------
+    list of str
+        One text per problem (an exception, a missing or mismatching output); empty when the case
+        passes.
+    """
     probes, spec, _ = _modules()
     try:
         outputs = getattr(probes, case["probe"])(**case["args"])
@@ -153,7 +178,20 @@ def problems(case):
 
 
 def report(case, found):
-    """At most three lines: the test and case, then what differs."""
+    """Format the failure of one case.
+
+    Parameters
+    ----------
+    case : dict
+        The case, as in :func:`problems`.
+    found : list of str
+        What :func:`problems` found.
+
+    Returns
+    -------
+    str
+        At most three lines: the test and case, then what differs.
+    """
     lines = [f"FAIL  {case['test']} / {case['case']}"]
     lines += ["      " + _one_line(p) for p in found[:2]]
     if len(found) > 2:
@@ -165,7 +203,20 @@ def report(case, found):
 
 
 def otter_case(env, test, case_name):
-    """One public case on a notebook's globals ``env`` (called by otter's ``grader.check``)."""
+    """Run one public case on a notebook's globals (called by otter's ``grader.check``).
+
+    Parameters
+    ----------
+    env : dict
+        The notebook's globals.
+    test, case_name : str
+        The test and the case to run.
+
+    Raises
+    ------
+    PublicCheckFailed
+        The case fails; the message says why.
+    """
     _use_namespace(env)
     case = next(c for c in _table()["cases"] if c["test"] == test and c["case"] == case_name)
     found = problems(case)
@@ -174,7 +225,20 @@ def otter_case(env, test, case_name):
 
 
 def check(test, namespace=None):
-    """All public cases of one test; "ok" or the report lines (the notebook may call this directly)."""
+    """Run all public cases of one test (the notebook may call this directly).
+
+    Parameters
+    ----------
+    test : str
+        The test's name.
+    namespace : dict, optional
+        The notebook's globals; by default the module ``submission`` already loaded.
+
+    Returns
+    -------
+    str
+        ``"ok"``, or the report of every failing case.
+    """
     if namespace is not None:
         _use_namespace(namespace)
     lines = [report(c, p) for c in _table()["cases"] if c["test"] == test for p in [problems(c)] if p]
@@ -182,7 +246,7 @@ def check(test, namespace=None):
 
 
 def _load_submission(table):
-    """For a notebook unit, the module ``submission`` built from the notebook in this folder."""
+    """Load the notebook in this folder as ``submission`` for a notebook unit; return the notes."""
     kind = table.get("submission", {}).get("kind")
     if kind != "notebook":
         return []
@@ -194,6 +258,18 @@ def _load_submission(table):
 
 
 def main(argv=None):
+    """Run the public checks from the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (``-k TEXT``, ``-v``); ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every case selected passes, else 1.
+    """
     parser = argparse.ArgumentParser(description="Run the public checks of this unit.")
     parser.add_argument("-k", default="", help="only tests whose name contains this text")
     parser.add_argument("-v", action="store_true", help="show passing cases too")

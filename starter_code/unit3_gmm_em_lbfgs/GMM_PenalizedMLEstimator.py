@@ -97,11 +97,27 @@ class GMM_PenalizedMLEstimator:
         Filled by ``fit``: one entry per iteration, entry 0 for the initial parameters.
     """
 
-    def __init__(self, K=1, D=1, seed=42, variance_penalty_mode=1.0, variance_penalty_spread=100.0,
-                 max_iter=1000, ftol=1e-9, do_double_check_correctness=False):
-        values = dict(K=K, D=D, seed=seed, variance_penalty_mode=variance_penalty_mode,
-                      variance_penalty_spread=variance_penalty_spread, max_iter=max_iter, ftol=ftol,
-                      do_double_check_correctness=do_double_check_correctness)
+    def __init__(
+        self,
+        K=1,
+        D=1,
+        seed=42,
+        variance_penalty_mode=1.0,
+        variance_penalty_spread=100.0,
+        max_iter=1000,
+        ftol=1e-9,
+        do_double_check_correctness=False,
+    ):
+        values = dict(
+            K=K,
+            D=D,
+            seed=seed,
+            variance_penalty_mode=variance_penalty_mode,
+            variance_penalty_spread=variance_penalty_spread,
+            max_iter=max_iter,
+            ftol=ftol,
+            do_double_check_correctness=do_double_check_correctness,
+        )
         for name, value in values.items():
             is_ok, description = _HYPERPARAMETER_RULES[name]
             if not is_ok(value):
@@ -130,8 +146,7 @@ class GMM_PenalizedMLEstimator:
             'log_pi_K' (K,), 'mu_KD' (K, D), 'stddev_KD' (K, D), each a new array.
         """
         self._require_params()
-        return dict(log_pi_K=self.log_pi_K.copy(), mu_KD=self.mu_KD.copy(),
-                    stddev_KD=self.stddev_KD.copy())
+        return dict(log_pi_K=self.log_pi_K.copy(), mu_KD=self.mu_KD.copy(), stddev_KD=self.stddev_KD.copy())
 
     def set_params(self, log_pi_K, mu_KD, stddev_KD):
         """Set the parameters after checking them (the arrays are copied).
@@ -208,8 +223,9 @@ class GMM_PenalizedMLEstimator:
     def calc_penalty_stddev(self):
         """Penalty of the current standard deviations (float)."""
         self._require_params()
-        return float(calc_penalty_stddev(self.stddev_KD, self.variance_penalty_mode,
-                                         self.variance_penalty_spread))
+        return float(
+            calc_penalty_stddev(self.stddev_KD, self.variance_penalty_mode, self.variance_penalty_spread)
+        )
 
     # ------------------------------------------------------------------ initialization
 
@@ -276,8 +292,7 @@ class GMM_PenalizedMLEstimator:
         keys = HISTORY_KEYS + ((VALID_KEY,) if has_valid else ())
         self.history = {key: [] for key in keys}
 
-    def record_iteration(self, train_loss, train_score, valid_score, N, N_valid, verbose=False,
-                         label="fit"):
+    def record_iteration(self, train_loss, train_score, valid_score, N, N_valid, verbose=False, label="fit"):
         """Append one entry to ``self.history`` and say whether the loss has stopped improving.
 
         Args
@@ -310,9 +325,11 @@ class GMM_PenalizedMLEstimator:
         if VALID_KEY in history:
             history[VALID_KEY].append(per_pixel(valid_score, N_valid, self.D))
         if verbose:
-            line = (f"{label} K={self.K} seed={self.seed} iter {iter_id:4d}: "
-                    f"loss/pixel {history['train_loss_per_pixel'][-1]: .6f}  "
-                    f"train score/pixel {history['train_score_per_pixel'][-1]: .6f}")
+            line = (
+                f"{label} K={self.K} seed={self.seed} iter {iter_id:4d}: "
+                f"loss/pixel {history['train_loss_per_pixel'][-1]: .6f}  "
+                f"train score/pixel {history['train_score_per_pixel'][-1]: .6f}"
+            )
             if VALID_KEY in history:
                 line += f"  valid score/pixel {history[VALID_KEY][-1]: .6f}"
             print(line)

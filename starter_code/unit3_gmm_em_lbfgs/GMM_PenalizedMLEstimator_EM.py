@@ -184,12 +184,16 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def _check_estep(neg_log_lik, em_loss, iter_id):
         """Raise AssertionError unless the EM loss after an E-step equals the penalized NLL."""
         if not np.isclose(em_loss, neg_log_lik, rtol=1e-8, atol=1e-8):
-            raise AssertionError(f"iteration {iter_id}: after the E-step the EM loss should equal the "
-                                 f"penalized negative log likelihood {neg_log_lik!r}, got {em_loss!r}")
+            raise AssertionError(
+                f"iteration {iter_id}: after the E-step the EM loss should equal the "
+                f"penalized negative log likelihood {neg_log_lik!r}, got {em_loss!r}"
+            )
 
     @staticmethod
     def _check_mstep(loss_before, loss_after, iter_id):
         """Raise AssertionError if the M-step raised the EM loss (beyond rounding)."""
         if not loss_after <= loss_before + 1e-10 * max(1.0, abs(loss_before)):
-            raise AssertionError(f"iteration {iter_id}: the M-step increased the EM loss from "
-                                 f"{loss_before!r} to {loss_after!r}")
+            raise AssertionError(
+                f"iteration {iter_id}: the M-step increased the EM loss from "
+                f"{loss_before!r} to {loss_after!r}"
+            )

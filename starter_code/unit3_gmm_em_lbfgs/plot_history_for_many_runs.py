@@ -33,7 +33,7 @@ def load_histories(folder):
     """
     runs = []
     for path in sorted(Path(folder).glob("history_K*_seed*.csv")):
-        K_part, seed_part = path.stem[len("history_"):].split("_")
+        K_part, seed_part = path.stem[len("history_") :].split("_")
         table = np.genfromtxt(path, delimiter=",", names=True, ndmin=1)
         history = {name: table[name].tolist() for name in table.dtype.names}
         runs.append(dict(K=int(K_part[1:]), seed=int(seed_part[4:]), history=history))
@@ -62,13 +62,19 @@ def plot_history_for_many_runs(runs, key="valid_score_per_pixel", title=None, yl
     K_values = sorted({run["K"] for run in runs})
     if not K_values:
         raise ValueError("no runs to plot")
-    fig, axes = plt.subplots(1, len(K_values), figsize=(3.2 * len(K_values) + 0.8, 3.4), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(K_values), figsize=(3.2 * len(K_values) + 0.8, 3.4), sharey=True, squeeze=False
+    )
     for ax, K in zip(axes[0], K_values, strict=True):
         for run in runs:
             if run["K"] == K:
-                ax.plot(run["history"]["iter"], run["history"][key], marker=".", markersize=3,
-                        label=f"seed {run['seed']}")
+                ax.plot(
+                    run["history"]["iter"],
+                    run["history"][key],
+                    marker=".",
+                    markersize=3,
+                    label=f"seed {run['seed']}",
+                )
         ax.set_title(f"K = {K}")
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)

@@ -95,8 +95,21 @@ def _cells(data: bytes, name: str) -> list[tuple[int, str]]:
 
 
 def _names_loaded(node: ast.AST) -> set[str]:
-    """Names a statement reads from the module's globals (roughly: a function's parameters and
-    the names it assigns are its own)."""
+    """Find the names a statement reads from the module's globals.
+
+    Roughly: a function's parameters and the names it assigns are its own, unless declared
+    ``global``.
+
+    Parameters
+    ----------
+    node : ast.AST
+        One top-level statement.
+
+    Returns
+    -------
+    set of str
+        The global names it loads.
+    """
     loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     own: set[str] = set()
     for inner in ast.walk(node):
@@ -126,7 +139,18 @@ def _is_literal(node: ast.AST) -> bool:
 
 
 def _needed_assignments(statements: list[ast.stmt]) -> set[int]:
-    """Indices of the assignments that kept definitions need, directly or through each other."""
+    """Find the assignments that kept definitions need, directly or through each other.
+
+    Parameters
+    ----------
+    statements : list of ast.stmt
+        The notebook's top-level statements, in order.
+
+    Returns
+    -------
+    set of int
+        Indices into ``statements`` of the needed assignments (literal ones always count).
+    """
     needed: set[str] = set()
     for node in statements:
         if isinstance(node, _DEFINITIONS):
@@ -165,13 +189,30 @@ def _segment(parsed, i) -> tuple[int, str]:
     return start, "\n".join(source.splitlines()[start - 1 : node.end_lineno])
 
 
-def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
-    """The Python module for the code cells of notebook ``data`` (``name`` is used in messages).
+def _parse_cells(data: bytes, name: str) -> tuple[list[tuple[int, str, ast.stmt]], list[str]]:
+    """Parse every code cell into its top-level statements; skip the cells that cannot be parsed.
 
-    Raises NotebookError when ``data`` is not a notebook. A cell with a syntax error is skipped
-    and reported in ``notes``.
+    Parameters
+    ----------
+    data : bytes
+        The notebook file.
+    name : str
+        The notebook's name, for notes and errors.
+
+    Returns
+    -------
+    parsed : list of tuple of (int, str, ast.stmt)
+        For each statement, in notebook order: its cell number, the cell's transformed source and
+        the statement.
+    notes : list of str
+        One note per skipped cell (a syntax error, or code nested too deeply).
+
+    Raises
+    ------
+    NotebookError
+        ``data`` is not a notebook.
     """
-    parsed: list[tuple[int, str, ast.stmt]] = []  # (cell, transformed cell source, statement)
+    parsed: list[tuple[int, str, ast.stmt]] = []
     notes: list[str] = []
     for number, raw in _cells(data, name):
         try:
@@ -189,21 +230,56 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
             notes.append(f"{name}: code cell {number} is nested too deeply to read; it was skipped")
             continue
         parsed.extend((number, source, node) for node in tree.body)
+    return parsed, notes
 
-    statements = [node for _, _, node in parsed]
-    if keep == "definitions":
-        try:
-            wanted = _needed_assignments(statements)
-        except RecursionError:
-            raise NotebookError(f"{name}: its code is nested too deeply to read") from None
-        chosen = [
-            i for i, node in enumerate(statements) if isinstance(node, _IMPORTS + _DEFINITIONS) or i in wanted
-        ]
-    else:
-        chosen = list(range(len(statements)))
 
-    out = Extracted("", notes)
-    lines = sorted(
+def _chosen(statements: list[ast.stmt], keep: str, name: str) -> list[int]:
+    """Select the statements the module keeps.
+
+    Parameters
+    ----------
+    statements : list of ast.stmt
+        The notebook's top-level statements, in order.
+    keep : {'definitions', 'all'}
+        'definitions' keeps imports, definitions and the assignments they need; 'all' keeps
+        everything.
+    name : str
+        The notebook's name, for errors.
+
+    Returns
+    -------
+    list of int
+        Indices into ``statements``, in order.
+
+    Raises
+    ------
+    NotebookError
+        The code is nested too deeply to tell which assignments are needed.
+    """
+    if keep != "definitions":
+        return list(range(len(statements)))
+    try:
+        wanted = _needed_assignments(statements)
+    except RecursionError:
+        raise NotebookError(f"{name}: its code is nested too deeply to read") from None
+    kept = _IMPORTS + _DEFINITIONS
+    return [i for i, node in enumerate(statements) if isinstance(node, kept) or i in wanted]
+
+
+def _future_imports(statements: list[ast.stmt]) -> list[str]:
+    """Collect the ``from __future__`` imports, which must open the module.
+
+    Parameters
+    ----------
+    statements : list of ast.stmt
+        The notebook's top-level statements.
+
+    Returns
+    -------
+    list of str
+        One sorted import line per feature, each once.
+    """
+    return sorted(
         {
             f"from __future__ import {alias.name}"
             for node in statements
@@ -211,9 +287,66 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
             for alias in node.names
         }
     )
+
+
+def _block(node: ast.stmt, segment: str, keep: str) -> tuple[list[str], int]:
+    """Lay out the module lines of one kept statement.
+
+    Parameters
+    ----------
+    node : ast.stmt
+        The statement.
+    segment : str
+        Its source text.
+    keep : {'definitions', 'all'}
+        As in :func:`to_module`; with 'definitions', computed assignments are guarded.
+
+    Returns
+    -------
+    block : list of str
+        The lines: imports and computed assignments wrapped in ``try``, the rest as written.
+    offset : int
+        How many wrapper lines come before the statement's first line (0 or 1).
+    """
+    if isinstance(node, _IMPORTS):
+        return _guarded(segment, "ImportError"), 1
+    if isinstance(node, _ASSIGNMENTS) and keep == "definitions" and not _is_literal(node):
+        return _guarded(segment, "Exception"), 1
+    return segment.splitlines(), 0
+
+
+def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
+    """Build the Python module of the code cells of a notebook.
+
+    Parameters
+    ----------
+    data : bytes
+        The notebook file.
+    name : str
+        The notebook's name, used in notes and errors.
+    keep : {'definitions', 'all'}, default='definitions'
+        'definitions' keeps imports, definitions and the assignments they need; 'all' keeps every
+        statement.
+
+    Returns
+    -------
+    Extracted
+        The module source, the notes (a cell with a syntax error is skipped and reported there)
+        and the map from module lines to notebook cells and lines.
+
+    Raises
+    ------
+    NotebookError
+        ``data`` is not a notebook, or its code is nested too deeply to read.
+    """
+    parsed, notes = _parse_cells(data, name)
+    statements = [node for _, _, node in parsed]
+    chosen = _chosen(statements, keep, name)
+    out = Extracted("", notes)
+    lines = _future_imports(statements)
     lines.extend(_PRELUDE.splitlines())
     for i in chosen:
-        cell, source, node = parsed[i]
+        cell, _, node = parsed[i]
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             continue
         try:
@@ -223,12 +356,7 @@ def to_module(data: bytes, name: str, keep: str = "definitions") -> Extracted:
                 f"{name}: a statement of code cell {cell} is nested too deeply to read; it was skipped"
             )
             continue
-        if isinstance(node, _IMPORTS):
-            block, offset = _guarded(segment, "ImportError"), 1
-        elif isinstance(node, _ASSIGNMENTS) and keep == "definitions" and not _is_literal(node):
-            block, offset = _guarded(segment, "Exception"), 1
-        else:
-            block, offset = segment.splitlines(), 0
+        block, offset = _block(node, segment, keep)
         lines.append(f"# --- notebook cell {cell}")
         for k, text in enumerate(block):
             lines.append(text)

@@ -61,8 +61,12 @@ def fit(x_ND, y_N):
 
     w = _Watch()
     pi_K, mu_KD, sigma_KDD = S.fit_generative_model(w.give(x_ND), w.give(y_N))
-    return {"pi_K": _arr(pi_K), "mu_KD": _arr(mu_KD), "sigma_KDD": _arr(sigma_KDD),
-            "changed_inputs": w.changed()}
+    return {
+        "pi_K": _arr(pi_K),
+        "mu_KD": _arr(mu_KD),
+        "sigma_KDD": _arr(sigma_KDD),
+        "changed_inputs": w.changed(),
+    }
 
 
 def log_joint(x_ND, pi_K, mu_KD, sigma_KDD, c):
@@ -133,5 +137,8 @@ def choose_c(x_ND, y_N, candidates_C, seed, n_valid):
 
     w = _Watch()
     best_c, errors_C = S.select_c(w.give(x_ND), w.give(y_N), w.give(candidates_C), seed=seed, n_valid=n_valid)
-    return {"best_c": float(best_c), "valid_errors_C": _arr(errors_C, np.int64),
-            "changed_inputs": w.changed()}
+    return {
+        "best_c": float(best_c),
+        "valid_errors_C": _arr(errors_C, np.int64),
+        "changed_inputs": w.changed(),
+    }

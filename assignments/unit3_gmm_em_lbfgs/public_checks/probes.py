@@ -35,8 +35,7 @@ def _em(K, D, m, s, **kw):
 def _lbfgs(K, D, m, s, **kw):
     from GMM_PenalizedMLEstimator_LBFGS import GMM_PenalizedMLEstimator_LBFGS
 
-    return GMM_PenalizedMLEstimator_LBFGS(K=K, D=D, variance_penalty_mode=m, variance_penalty_spread=s,
-                                          **kw)
+    return GMM_PenalizedMLEstimator_LBFGS(K=K, D=D, variance_penalty_mode=m, variance_penalty_spread=s, **kw)
 
 
 def _em_with(K, D, m, s, log_pi_K, mu_KD, stddev_KD):
@@ -70,8 +69,12 @@ def neg_log_lik_ag(x_ND, log_pi_K, mu_KD, stddev_KD):
 
     value = nll(log_pi_K, mu_KD, stddev_KD)
     g_pi, g_mu, g_sd = autograd.grad(nll, (0, 1, 2))(log_pi_K, mu_KD, stddev_KD)
-    return {"nll": _value(value), "grad_log_pi_K": _array(g_pi), "grad_mu_KD": _array(g_mu),
-            "grad_stddev_KD": _array(g_sd)}
+    return {
+        "nll": _value(value),
+        "grad_log_pi_K": _array(g_pi),
+        "grad_mu_KD": _array(g_mu),
+        "grad_stddev_KD": _array(g_sd),
+    }
 
 
 def estep(K, D, m, s, log_pi_K, mu_KD, stddev_KD, x_ND):
@@ -135,8 +138,11 @@ def fit_em(K, D, seed, m, s, max_iter, ftol, x_ND, x_valid_ND, init, double_chec
     flattened, row 1 the same one EM step later (see spec.CloseOrOneStepPast).
     """
     est = _em(K, D, m, s, seed=seed, max_iter=max_iter, ftol=ftol, do_double_check_correctness=double_check)
-    est.generate_initial_parameters = lambda x: (init["log_pi_K"].copy(), init["mu_KD"].copy(),
-                                                 init["stddev_KD"].copy())
+    est.generate_initial_parameters = lambda x: (
+        init["log_pi_K"].copy(),
+        init["mu_KD"].copy(),
+        init["stddev_KD"].copy(),
+    )
     est.fit(x_ND, x_valid_ND, verbose=False)
     keys = ["iter", "train_loss", "train_loss_per_pixel", "train_score_per_pixel"]
     if x_valid_ND is not None:
@@ -154,8 +160,11 @@ def fit_em_double_check_catches(K, D, seed, m, s, max_iter, x_ND, init):
     The student's mean update is wrapped so that it moves every mean by +5 (which raises the EM loss).
     """
     est = _em(K, D, m, s, seed=seed, max_iter=max_iter, ftol=0.0, do_double_check_correctness=True)
-    est.generate_initial_parameters = lambda x: (init["log_pi_K"].copy(), init["mu_KD"].copy(),
-                                                 init["stddev_KD"].copy())
+    est.generate_initial_parameters = lambda x: (
+        init["log_pi_K"].copy(),
+        init["mu_KD"].copy(),
+        init["stddev_KD"].copy(),
+    )
     update_mu = est.mstep__update_mu_KD
     est.mstep__update_mu_KD = lambda r_NK, x: np.asarray(update_mu(r_NK, x)) + 5.0
     try:
@@ -175,8 +184,13 @@ def lbfgs_loss(K, D, m, s, log_pi_K, mu_KD, stddev_KD, x_ND):
     loss = est.calc_loss(flat, x_ND)
     grad = autograd.grad(lambda v: est.calc_loss(v, x_ND))(flat)
     back = est.to_common_parameters(flat)
-    return {"loss": _value(loss), "grad_norm": float(np.linalg.norm(_array(grad))),
-            "pi_K": np.exp(_array(back[0])), "mu_KD": _array(back[1]), "stddev_KD": _array(back[2])}
+    return {
+        "loss": _value(loss),
+        "grad_norm": float(np.linalg.norm(_array(grad))),
+        "pi_K": np.exp(_array(back[0])),
+        "mu_KD": _array(back[1]),
+        "stddev_KD": _array(back[2]),
+    }
 
 
 def fit_lbfgs(K, D, seed, m, s, max_iter, x_ND, init):
@@ -186,14 +200,21 @@ def fit_lbfgs(K, D, seed, m, s, max_iter, x_ND, init):
     from calc_penalty_stddev import calc_penalty_stddev
 
     est = _lbfgs(K, D, m, s, seed=seed, max_iter=max_iter)
-    est.generate_initial_parameters = lambda x: (init["log_pi_K"].copy(), init["mu_KD"].copy(),
-                                                 init["stddev_KD"].copy())
+    est.generate_initial_parameters = lambda x: (
+        init["log_pi_K"].copy(),
+        init["mu_KD"].copy(),
+        init["stddev_KD"].copy(),
+    )
     est.fit(x_ND, None, verbose=False)
     losses = _array(est.history["train_loss_per_pixel"])
-    final = (float(calc_penalty_stddev(_array(est.stddev_KD), m, s))
-             + calc_neg_log_lik(x_ND, est.log_pi_K, est.mu_KD, est.stddev_KD))
-    return {"initial_loss_per_pixel": float(losses[0]), "final_loss_per_pixel": float(losses[-1]),
-            "final_params_loss_per_pixel": final / x_ND.size}
+    final = float(calc_penalty_stddev(_array(est.stddev_KD), m, s)) + calc_neg_log_lik(
+        x_ND, est.log_pi_K, est.mu_KD, est.stddev_KD
+    )
+    return {
+        "initial_loss_per_pixel": float(losses[0]),
+        "final_loss_per_pixel": float(losses[-1]),
+        "final_params_loss_per_pixel": final / x_ND.size,
+    }
 
 
 def transforms(name, values, raw=None):

@@ -38,10 +38,26 @@ class SpecError(ValueError):
 class Limits:
     """Resource limits of one grading (every test gets fresh workers).
 
-    cpu_seconds, memory_bytes, processes, file_bytes: per worker process (memory_bytes also bounds
-    everything a sandbox holds together: its processes' memory and the files it leaves behind).
-    answer_bytes: the largest answer one probe call may send back.
-    grading_seconds: wall-clock deadline of the whole grading; tests not finished by then score 0.
+    Parameters
+    ----------
+    cpu_seconds : int, default=300
+        CPU seconds per worker process.
+    memory_bytes : int, default=6 GiB
+        Memory per worker process; also bounds everything a sandbox holds together (its
+        processes' memory and the files it leaves behind).
+    processes : int, default=64
+        Processes per worker.
+    file_bytes : int, default=8 MiB
+        Largest file a worker process may write.
+    answer_bytes : int, default=256 MiB
+        Largest answer one probe call may send back.
+    grading_seconds : float, default=600.0
+        Wall-clock deadline of the whole grading; tests not finished by then score 0.
+
+    Raises
+    ------
+    SpecError
+        A limit is not a positive number.
     """
 
     cpu_seconds: int = 300
@@ -52,6 +68,7 @@ class Limits:
     grading_seconds: float = 600.0
 
     def __post_init__(self):
+        """Raise SpecError unless every field is valid."""
         for name in (
             "cpu_seconds",
             "memory_bytes",
@@ -69,13 +86,25 @@ class Limits:
 class Submission:
     """What a student hands in.
 
-    kind: ``"py"`` (the listed module files, found anywhere in the submission; other ``.py`` files
-    handed in are copied beside them as helpers) or ``"notebook"`` (the listed .ipynb; its code cells
-    become the module ``submission``). With ``notebook_cells="definitions"`` only imports, function
-    and class definitions and module constants are kept, so grading never re-runs a notebook's heavy
-    experiments.
-    given: complete modules of ``solutions/<unit>/src`` (files without a solution region) that the
-    autograder supplies itself; a student's copy of them is ignored.
+    Parameters
+    ----------
+    kind : {'py', 'notebook'}
+        ``"py"``: the listed module files, found anywhere in the submission (other ``.py`` files
+        handed in are copied beside them as helpers). ``"notebook"``: the listed .ipynb, whose
+        code cells become the module ``submission``.
+    files : tuple of str
+        Plain file names ending in ``.py`` or ``.ipynb`` (as ``kind`` says).
+    notebook_cells : {'definitions', 'all'}, default='definitions'
+        With ``"definitions"`` only imports, function and class definitions and module constants
+        are kept, so grading never re-runs a notebook's heavy experiments.
+    given : tuple of str, default=()
+        Complete modules of ``solutions/<unit>/src`` (files without a solution region) that the
+        autograder supplies itself; a student's copy of them is ignored.
+
+    Raises
+    ------
+    SpecError
+        A field has a value outside the ones above.
     """
 
     kind: str
@@ -84,6 +113,7 @@ class Submission:
     given: tuple[str, ...] = ()
 
     def __post_init__(self):
+        """Raise SpecError unless every field is valid."""
         if self.kind not in SUBMISSION_KINDS:
             raise SpecError(f"Submission.kind must be one of {SUBMISSION_KINDS}, got {self.kind!r}")
         if self.notebook_cells not in NOTEBOOK_CELLS:
@@ -116,13 +146,26 @@ MISMATCH_KINDS = {
 
 @dataclass(frozen=True)
 class Mismatch:
-    """Why a returned value does not match: ``kind`` (a key of MISMATCH_KINDS) and a ``detail``
-    shown only for public cases."""
+    """Why a returned value does not match its reference.
+
+    Parameters
+    ----------
+    kind : str
+        A key of ``MISMATCH_KINDS``: the fixed sentence hidden cases show.
+    detail : str
+        The specific reason, shown only for public cases.
+
+    Raises
+    ------
+    SpecError
+        ``kind`` is not a key of ``MISMATCH_KINDS``.
+    """
 
     kind: str
     detail: str
 
     def __post_init__(self):
+        """Raise SpecError unless every field is valid."""
         if self.kind not in MISMATCH_KINDS:
             raise SpecError(f"unknown mismatch kind {self.kind!r}")
 
@@ -131,10 +174,25 @@ class Compare:
     """Decides whether one returned value matches its reference."""
 
     def __call__(self, got: Any, ref: np.ndarray) -> Mismatch | None:  # pragma: no cover - interface
+        """Compare one returned value with its reference.
+
+        Parameters
+        ----------
+        got : object
+            What the probe returned for this output (plain data from the worker).
+        ref : ndarray
+            The reference value recorded from the solution.
+
+        Returns
+        -------
+        Mismatch or None
+            None when ``got`` matches, else why it does not.
+        """
         raise NotImplementedError
 
 
 def _numeric(got, ref, kinds: str, what: str) -> np.ndarray | Mismatch:
+    """Return ``got`` as an array of one of the dtype ``kinds`` and ``ref``'s shape, or why not."""
     if isinstance(got, bool) or got is None or isinstance(got, (str, dict, list)):
         return Mismatch("type", f"expected {what} of shape {ref.shape}, got {type(got).__name__}")
     got = np.asarray(got)
@@ -150,12 +208,20 @@ class Close(Compare):
     """Numeric array or scalar equal to the reference in shape and within rtol/atol elementwise.
 
     Non-finite values pass only where the reference holds the same non-finite value.
+
+    Parameters
+    ----------
+    rtol : float, default=1e-6
+        Relative tolerance.
+    atol : float, default=1e-8
+        Absolute tolerance.
     """
 
     rtol: float = 1e-6
     atol: float = 1e-8
 
     def __call__(self, got, ref):
+        """Compare elementwise within ``atol + rtol * |ref|``; see :meth:`Compare.__call__`."""
         ref = np.asarray(ref)
         got = _numeric(got, ref, "biuf", "a real number or array")
         if isinstance(got, Mismatch):
@@ -181,6 +247,7 @@ class Exact(Compare):
     """Integer/boolean array or scalar equal to the reference exactly (same shape)."""
 
     def __call__(self, got, ref):
+        """Compare for exact equality; see :meth:`Compare.__call__`."""
         ref = np.asarray(ref)
         got = _numeric(got, ref, "biuf", "integers")
         if isinstance(got, Mismatch):
@@ -199,12 +266,20 @@ class Within(Compare):
 
     For properties a probe measures itself, e.g. a z-score of a sampler's moments (samplers are
     graded by properties, not by exact draws), or 1.0/0.0 for "the generator was advanced".
+
+    Parameters
+    ----------
+    low : float, default=-inf
+        Smallest accepted value.
+    high : float, default=inf
+        Largest accepted value.
     """
 
     low: float = -np.inf
     high: float = np.inf
 
     def __call__(self, got, ref):
+        """Check that ``got`` lies in ``[low, high]`` (``ref`` unused); see :meth:`Compare.__call__`."""
         plain = got is None or isinstance(got, (bool, str, dict, list))
         got = _numeric(got, np.zeros(()) if plain else np.asarray(got), "biuf", "a real number")
         if isinstance(got, Mismatch):
@@ -234,12 +309,20 @@ class CloseOrOneStepPast(Compare):
     parameters one more update would give (computed by the probe, or NaN if that failed; not
     compared).  The reference's row 0 is the solution's final parameters, row 1 those one update
     later.  Row 0 matching the reference's row 1 is the mismatch kind ``one_step_past``.
+
+    Parameters
+    ----------
+    rtol : float, default=1e-6
+        Relative tolerance, as in :class:`Close`.
+    atol : float, default=1e-8
+        Absolute tolerance, as in :class:`Close`.
     """
 
     rtol: float = 1e-6
     atol: float = 1e-8
 
     def __call__(self, got, ref):
+        """Compare row 0 with the reference's row 0; see :meth:`Compare.__call__`."""
         ref = np.asarray(ref)
         got = _numeric(got, ref, "biuf", "a (2, P) array of parameters")
         if isinstance(got, Mismatch):
@@ -268,13 +351,28 @@ COMPARATORS = {cls.__name__: cls for cls in (Close, Exact, Within, CloseOrOneSte
 class Case:
     """One call of one probe.
 
-    name: shown to students (say what the case exercises, not the answer).
-    probe: function name in probes.py.
-    args: keyword arguments for the probe: numpy arrays, numbers, strings, None, lists/dicts of them.
-    expect: output name -> comparator; the probe must return a dict with at least these keys.
-    public: public cases ship with the release (with their references) for local checks; they are
-    worth no points (a hidden case of the same property carries them).
-    weight: share of the test's points among its hidden cases.
+    Parameters
+    ----------
+    name : str
+        Shown to students: say what the case exercises, not the answer.
+    probe : str
+        Name of a function in probes.py.
+    args : dict of str to object
+        Keyword arguments for the probe: numpy arrays, numbers, strings, None, lists and dicts of
+        them.
+    expect : dict of str to Compare
+        One comparator per output name; the probe must return a dict with at least these keys.
+    public : bool, default=False
+        Public cases ship with the release (with their references) for local checks; they are
+        worth no points (a hidden case of the same property carries them).
+    weight : float, default=1.0
+        Share of the test's points among its hidden cases.
+
+    Raises
+    ------
+    SpecError
+        The name is empty, the probe is not a name, ``expect`` holds no comparators or the weight
+        is negative.
     """
 
     name: str
@@ -285,6 +383,7 @@ class Case:
     weight: float = 1.0
 
     def __post_init__(self):
+        """Raise SpecError unless every field is valid."""
         if not self.name or not isinstance(self.name, str):
             raise SpecError("Case.name must be a non-empty string")
         if not self.probe.isidentifier():
@@ -304,7 +403,25 @@ class Case:
 class Test:
     """A graded question: points split over its hidden cases by weight (partial credit per case).
 
-    timeout: wall seconds allowed per case; a worker is started fresh for each test.
+    Parameters
+    ----------
+    name : str
+        The test's name, shown in the results.
+    points : float
+        Points of the whole test.
+    cases : list of Case
+        Its cases, with distinct names; at least one hidden case with a weight > 0 if it has
+        points.
+    description : str, default=''
+        What the test checks, in a sentence.
+    timeout : float, default=60.0
+        Wall seconds allowed per case; a worker is started fresh for each test.
+
+    Raises
+    ------
+    SpecError
+        No cases, duplicate case names, points without a weighted hidden case, or a timeout that
+        is not positive.
     """
 
     name: str
@@ -314,6 +431,7 @@ class Test:
     timeout: float = 60.0
 
     def __post_init__(self):
+        """Raise SpecError unless every field is valid."""
         names = [c.name for c in self.cases]
         if not self.cases:
             raise SpecError(f"test {self.name!r} has no cases")
@@ -326,5 +444,16 @@ class Test:
 
 
 def reference_key(test: str, case: str, output: str) -> str:
-    """The key of one reference value in references.npz."""
+    """Return the key of one reference value in references.npz.
+
+    Parameters
+    ----------
+    test, case, output : str
+        The test's, the case's and the output's names.
+
+    Returns
+    -------
+    str
+        ``"test/case/output"``.
+    """
     return f"{test}/{case}/{output}"

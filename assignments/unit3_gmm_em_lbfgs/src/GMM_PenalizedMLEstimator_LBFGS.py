@@ -58,9 +58,13 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         flat : np.ndarray, shape (K + 2 K D,)
             [inverse_log_softmax(log_pi_K), mu_KD.ravel(), inverse_softplus(stddev_KD).ravel()].
         """
-        return np.concatenate([inverse_log_softmax(np.asarray(log_pi_K, dtype=np.float64)),
-                               np.asarray(mu_KD, dtype=np.float64).ravel(),
-                               inverse_softplus(np.asarray(stddev_KD, dtype=np.float64)).ravel()])
+        return np.concatenate(
+            [
+                inverse_log_softmax(np.asarray(log_pi_K, dtype=np.float64)),
+                np.asarray(mu_KD, dtype=np.float64).ravel(),
+                inverse_softplus(np.asarray(stddev_KD, dtype=np.float64)).ravel(),
+            ]
+        )
 
     def to_common_parameters(self, flat):
         """Unpack a flat vector into (log_pi_K, mu_KD, stddev_KD); autograd can trace it.
@@ -77,8 +81,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         """
         K, D = self.K, self.D
         log_pi_K = log_softmax(flat[:K])
-        mu_KD = autograd.numpy.reshape(flat[K:K + K * D], (K, D))
-        stddev_KD = softplus(autograd.numpy.reshape(flat[K + K * D:], (K, D)))
+        mu_KD = autograd.numpy.reshape(flat[K : K + K * D], (K, D))
+        stddev_KD = softplus(autograd.numpy.reshape(flat[K + K * D :], (K, D)))
         return log_pi_K, mu_KD, stddev_KD
 
     def calc_loss(self, flat, x_ND):
@@ -134,16 +138,19 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
 
         def record(flat, loss):
             """Adopt ``flat`` as the current parameters and add a history entry scoring them."""
-            log_pi_K, mu_KD, stddev_KD = (np.asarray(a, dtype=np.float64)
-                                          for a in self.to_common_parameters(flat))
+            log_pi_K, mu_KD, stddev_KD = (
+                np.asarray(a, dtype=np.float64) for a in self.to_common_parameters(flat)
+            )
             self.log_pi_K, self.mu_KD, self.stddev_KD = log_pi_K, mu_KD, stddev_KD
-            penalty = float(calc_penalty_stddev(stddev_KD, self.variance_penalty_mode,
-                                                self.variance_penalty_spread))
+            penalty = float(
+                calc_penalty_stddev(stddev_KD, self.variance_penalty_mode, self.variance_penalty_spread)
+            )
             valid_score = None
             if x_valid_ND is not None:
                 valid_score = -calc_neg_log_lik(x_valid_ND, log_pi_K, mu_KD, stddev_KD)
-            self.record_iteration(loss, penalty - loss, valid_score, N, N_valid, verbose=verbose,
-                                  label="LBFGS")
+            self.record_iteration(
+                loss, penalty - loss, valid_score, N, N_valid, verbose=verbose, label="LBFGS"
+            )
             last["flat"] = np.array(flat, dtype=np.float64)
 
         def callback(intermediate_result):
@@ -154,8 +161,14 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
             record(flat0, float(self.calc_loss(flat0, x_ND)))
             self.message = "max_iter is 0: no iterations were run"
             if self.max_iter > 0:
-                result = minimize(loss_and_grad, flat0, jac=True, method="L-BFGS-B",
-                                  callback=callback, options=dict(maxiter=self.max_iter, ftol=self.ftol))
+                result = minimize(
+                    loss_and_grad,
+                    flat0,
+                    jac=True,
+                    method="L-BFGS-B",
+                    callback=callback,
+                    options=dict(maxiter=self.max_iter, ftol=self.ftol),
+                )
                 self.message = str(result.message)
                 if not np.array_equal(result.x, last["flat"]):
                     record(result.x, float(result.fun))

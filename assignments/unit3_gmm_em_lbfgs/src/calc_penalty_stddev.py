@@ -43,5 +43,6 @@ def calc_penalty_stddev(stddev_KD, variance_penalty_mode, variance_penalty_sprea
     """
     m = variance_penalty_mode
     s = variance_penalty_spread
-    return (ag_np.sum(ag_np.log(stddev_KD)) / (s * m * m)
-            + ag_np.sum(1.0 / ag_np.square(stddev_KD)) / (2.0 * s * m))
+    return ag_np.sum(ag_np.log(stddev_KD)) / (s * m * m) + ag_np.sum(1.0 / ag_np.square(stddev_KD)) / (
+        2.0 * s * m
+    )

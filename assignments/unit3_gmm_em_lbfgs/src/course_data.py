@@ -60,10 +60,27 @@ class DataError(ValueError):
 
 
 def find_data_dir(name: str, folder: str | os.PathLike | None = None) -> Path:
-    """The folder holding data set ``name`` ('mnist' or 'tops').
+    """Find the folder holding data set ``name``.
 
     Looks in ``folder`` if given, else in ``$GMMCOURSE_DATA/name``, ``./data/name``,
     ``../data/name`` and ``../../data/name``, in that order.
+
+    Parameters
+    ----------
+    name : {'mnist', 'tops'}
+        The data set.
+    folder : str or PathLike, optional
+        The one folder to try instead of the default places.
+
+    Returns
+    -------
+    Path
+        The first of the candidates that is a folder.
+
+    Raises
+    ------
+    DataError
+        None of the candidates is a folder.
     """
     if folder is not None:
         candidates = [Path(folder)]
@@ -81,6 +98,7 @@ def find_data_dir(name: str, folder: str | os.PathLike | None = None) -> Path:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """Return the bytes of a file, gunzipped when they are gzip data (errors as DataError)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -96,7 +114,25 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def parse_idx(data: bytes, origin: str = "idx data") -> np.ndarray:
-    """The array stored in the bytes of one uncompressed idx file (header checked)."""
+    """Decode the bytes of one uncompressed idx file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    origin : str, default='idx data'
+        Where the bytes come from, for error messages.
+
+    Returns
+    -------
+    ndarray
+        A read-only view of ``data`` with the dtype and shape the header declares.
+
+    Raises
+    ------
+    DataError
+        The magic number, the type code or the header is wrong, or the size does not match it.
+    """
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise DataError(f"{origin}: not an idx file (bad magic number)")
     code, ndim = data[2], data[3]
@@ -119,7 +155,25 @@ def parse_idx(data: bytes, origin: str = "idx data") -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
-    """Read one idx file (gzip-compressed or raw); check its SHA-256 when given (uncompressed)."""
+    """Read one idx file, gzip-compressed or raw.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    sha256 : str, optional
+        Expected SHA-256 (hex) of the uncompressed bytes; not checked when None.
+
+    Returns
+    -------
+    ndarray
+        The array the file holds, as :func:`parse_idx` returns it.
+
+    Raises
+    ------
+    DataError
+        The file is missing, unreadable, corrupt, not idx, or has another checksum.
+    """
     path = Path(path)
     data = _read_bytes(path)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
@@ -128,14 +182,41 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
 
 
 def idx_path(folder: Path, base: str) -> Path:
-    """``folder/base.gz`` if it exists, else ``folder/base`` (raw idx)."""
+    """Choose between the compressed and the raw copy of an idx file.
+
+    Parameters
+    ----------
+    folder : Path
+        The data folder.
+    base : str
+        The file name without ``.gz``, e.g. ``'t10k-labels-idx1-ubyte'``.
+
+    Returns
+    -------
+    Path
+        ``folder/base.gz`` if it exists or neither exists, else ``folder/base``.
+    """
     gz = folder / f"{base}.gz"
     return gz if gz.is_file() or not (folder / base).is_file() else folder / base
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    """Each uint8 image resized to size x size with PIL's bilinear filter (torchvision's
-    ``Resize((size, size))`` on a PIL image)."""
+    """Resize every image with PIL's bilinear filter.
+
+    This is what torchvision's ``Resize((size, size))`` does to a PIL image.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W), uint8
+        The images.
+    size : int
+        Side length of the result.
+
+    Returns
+    -------
+    ndarray of shape (N, size, size), uint8
+        The resized images.
+    """
     from PIL import Image
 
     out = np.empty((len(images), size, size), dtype=np.uint8)
@@ -145,7 +226,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_mnist(split: str, size: int = 28, folder: str | os.PathLike | None = None):
-    """MNIST images and labels, checked against the known checksums.
+    """Load MNIST images and labels, checked against the known checksums.
 
     Parameters
     ----------
@@ -160,6 +241,11 @@ def load_mnist(split: str, size: int = 28, folder: str | os.PathLike | None = No
     -------
     images : ndarray of shape (N, size, size), uint8, values 0..255
     labels : ndarray of shape (N,), uint8, values 0..9
+
+    Raises
+    ------
+    DataError
+        Unknown split or size, or a file missing, corrupt or with another checksum.
     """
     if split not in IDX_SPLITS:
         raise DataError(f"unknown MNIST split {split!r} (choose from {', '.join(IDX_SPLITS)})")
@@ -179,12 +265,45 @@ def load_mnist(split: str, size: int = 28, folder: str | os.PathLike | None = No
 
 
 def tops_path(split: str, kind: str, folder: Path) -> Path:
-    """Path of one tops CSV file (``kind`` 'x' for features, 'y' for provenance)."""
+    """Return the path of one tops CSV file.
+
+    Parameters
+    ----------
+    split : {'train', 'valid', 'test'}
+        The split.
+    kind : {'x', 'y'}
+        'x' for the features, 'y' for the provenance.
+    folder : Path
+        The tops data folder.
+
+    Returns
+    -------
+    Path
+        ``folder/tops-20x20flattened_<kind>_<split>.csv``.
+    """
     return folder / f"tops-20x20flattened_{kind}_{split}.csv"
 
 
 def load_tops(split: str, folder: str | os.PathLike | None = None) -> np.ndarray:
-    """One split of the tops-20x20flattened features: float64 of shape (N, 400), all finite."""
+    """Load one split of the tops-20x20flattened features.
+
+    Parameters
+    ----------
+    split : {'train', 'valid', 'test'}
+        The split.
+    folder : str or PathLike, optional
+        Folder with the tops CSV files; found by :func:`find_data_dir` by default.
+
+    Returns
+    -------
+    ndarray of shape (N, 400), float64
+        One row per image, all values finite.
+
+    Raises
+    ------
+    DataError
+        Unknown split, or a file missing, without its header or rows, or with a bad value.
+    """
     if split not in TOPS_SPLITS:
         raise DataError(f"unknown tops split {split!r} (choose from {', '.join(TOPS_SPLITS)})")
     path = tops_path(split, "x", find_data_dir("tops", folder))

@@ -30,8 +30,16 @@ def run_name(K, seed):
     return f"K{K:02d}_seed{seed}"
 
 
-def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, output_dir=None,
-                    verbose=False, **estimator_kwargs):
+def train_many_runs(
+    estimator_class,
+    x_train_ND,
+    x_valid_ND,
+    K_list,
+    seed_list,
+    output_dir=None,
+    verbose=False,
+    **estimator_kwargs,
+):
     """Fit ``estimator_class`` once per (K, seed) pair.
 
     Args
@@ -56,14 +64,22 @@ def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, 
         stopped; None for EM).
     """
     D = x_train_ND.shape[1]
-    models = [estimator_class(K=int(K), D=D, seed=int(seed), **estimator_kwargs)
-              for K in K_list for seed in seed_list]
+    models = [
+        estimator_class(K=int(K), D=D, seed=int(seed), **estimator_kwargs)
+        for K in K_list
+        for seed in seed_list
+    ]
     runs = []
     for model in models:
         model.fit(x_train_ND, x_valid_ND, verbose=verbose)
         history = {key: list(values) for key, values in model.history.items()}
-        run = dict(K=model.K, seed=model.seed, history=history, params=model.get_params(),
-                   message=getattr(model, "message", None))
+        run = dict(
+            K=model.K,
+            seed=model.seed,
+            history=history,
+            params=model.get_params(),
+            message=getattr(model, "message", None),
+        )
         runs.append(run)
         if output_dir is not None:
             folder = Path(output_dir)
@@ -73,15 +89,32 @@ def train_many_runs(estimator_class, x_train_ND, x_valid_ND, K_list, seed_list, 
     return runs
 
 
-def train_EM_gmm_with_many_runs(x_train_ND, x_valid_ND, K_list=DEFAULT_K_LIST, seed_list=DEFAULT_SEED_LIST,
-                                output_dir=None, max_iter=20, variance_penalty_mode=25.0,
-                                variance_penalty_spread=100.0, ftol=1e-9, verbose=False):
+def train_EM_gmm_with_many_runs(
+    x_train_ND,
+    x_valid_ND,
+    K_list=DEFAULT_K_LIST,
+    seed_list=DEFAULT_SEED_LIST,
+    output_dir=None,
+    max_iter=20,
+    variance_penalty_mode=25.0,
+    variance_penalty_spread=100.0,
+    ftol=1e-9,
+    verbose=False,
+):
     """EM fits for every (K, seed) pair; see ``train_many_runs`` for the arguments and result."""
-    return train_many_runs(GMM_PenalizedMLEstimator_EM, x_train_ND, x_valid_ND, K_list, seed_list,
-                           output_dir=output_dir, verbose=verbose, max_iter=max_iter,
-                           ftol=ftol,
-                           variance_penalty_mode=variance_penalty_mode,
-                           variance_penalty_spread=variance_penalty_spread)
+    return train_many_runs(
+        GMM_PenalizedMLEstimator_EM,
+        x_train_ND,
+        x_valid_ND,
+        K_list,
+        seed_list,
+        output_dir=output_dir,
+        verbose=verbose,
+        max_iter=max_iter,
+        ftol=ftol,
+        variance_penalty_mode=variance_penalty_mode,
+        variance_penalty_spread=variance_penalty_spread,
+    )
 
 
 def best_run_per_K(runs, key="valid_score_per_pixel"):
@@ -121,9 +154,12 @@ def table_of_best_runs(runs, x_valid_ND, x_test_ND):
 
 def parse_args(argv, description, default_max_iter):
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data_dir", default=None,
-                        help="folder with the tops CSV files (default: $GMMCOURSE_DATA/tops, ./data/tops, "
-                             "../data/tops or ../../data/tops)")
+    parser.add_argument(
+        "--data_dir",
+        default=None,
+        help="folder with the tops CSV files (default: $GMMCOURSE_DATA/tops, ./data/tops, "
+        "../data/tops or ../../data/tops)",
+    )
     parser.add_argument("--output_dir", required=True, help="folder for histories and parameters")
     parser.add_argument("--K_list", type=int, nargs="+", default=list(DEFAULT_K_LIST))
     parser.add_argument("--seed_list", type=int, nargs="+", default=list(DEFAULT_SEED_LIST))
@@ -147,20 +183,34 @@ def run_from_command_line(train_function, argv, description, default_max_iter):
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    runs = train_function(x_train_ND, x_valid_ND, K_list=args.K_list, seed_list=args.seed_list,
-                          output_dir=args.output_dir, max_iter=args.max_iter, ftol=args.ftol,
-                          variance_penalty_mode=args.variance_penalty_mode,
-                          variance_penalty_spread=args.variance_penalty_spread, verbose=args.verbose)
+    runs = train_function(
+        x_train_ND,
+        x_valid_ND,
+        K_list=args.K_list,
+        seed_list=args.seed_list,
+        output_dir=args.output_dir,
+        max_iter=args.max_iter,
+        ftol=args.ftol,
+        variance_penalty_mode=args.variance_penalty_mode,
+        variance_penalty_spread=args.variance_penalty_spread,
+        verbose=args.verbose,
+    )
     for K, run in sorted(best_run_per_K(runs).items()):
-        print(f"K={K:2d}: best seed {run['seed']}, valid score per pixel "
-              f"{run['history']['valid_score_per_pixel'][-1]:.5f}")
+        print(
+            f"K={K:2d}: best seed {run['seed']}, valid score per pixel "
+            f"{run['history']['valid_score_per_pixel'][-1]:.5f}"
+        )
     print(f"wrote {2 * len(runs)} files to {args.output_dir}")
     return 0
 
 
 def main(argv=None):
-    return run_from_command_line(train_EM_gmm_with_many_runs, argv,
-                                 "Fit the penalized GMM by EM for many K and seeds.", default_max_iter=20)
+    return run_from_command_line(
+        train_EM_gmm_with_many_runs,
+        argv,
+        "Fit the penalized GMM by EM for many K and seeds.",
+        default_max_iter=20,
+    )
 
 
 if __name__ == "__main__":

@@ -19,20 +19,41 @@ from train_EM_gmm_with_many_runs import (
 )
 
 
-def train_LBFGS_gmm_with_many_runs(x_train_ND, x_valid_ND, K_list=DEFAULT_K_LIST,
-                                   seed_list=DEFAULT_SEED_LIST, output_dir=None, max_iter=30,
-                                   variance_penalty_mode=25.0, variance_penalty_spread=100.0, ftol=1e-9,
-                                   verbose=False):
+def train_LBFGS_gmm_with_many_runs(
+    x_train_ND,
+    x_valid_ND,
+    K_list=DEFAULT_K_LIST,
+    seed_list=DEFAULT_SEED_LIST,
+    output_dir=None,
+    max_iter=30,
+    variance_penalty_mode=25.0,
+    variance_penalty_spread=100.0,
+    ftol=1e-9,
+    verbose=False,
+):
     """L-BFGS fits for every (K, seed) pair; see ``train_many_runs`` for the arguments and result."""
-    return train_many_runs(GMM_PenalizedMLEstimator_LBFGS, x_train_ND, x_valid_ND, K_list, seed_list,
-                           output_dir=output_dir, verbose=verbose, max_iter=max_iter, ftol=ftol,
-                           variance_penalty_mode=variance_penalty_mode,
-                           variance_penalty_spread=variance_penalty_spread)
+    return train_many_runs(
+        GMM_PenalizedMLEstimator_LBFGS,
+        x_train_ND,
+        x_valid_ND,
+        K_list,
+        seed_list,
+        output_dir=output_dir,
+        verbose=verbose,
+        max_iter=max_iter,
+        ftol=ftol,
+        variance_penalty_mode=variance_penalty_mode,
+        variance_penalty_spread=variance_penalty_spread,
+    )
 
 
 def main(argv=None):
-    return run_from_command_line(train_LBFGS_gmm_with_many_runs, argv,
-                                 "Fit the penalized GMM by L-BFGS for many K and seeds.", default_max_iter=30)
+    return run_from_command_line(
+        train_LBFGS_gmm_with_many_runs,
+        argv,
+        "Fit the penalized GMM by L-BFGS for many K and seeds.",
+        default_max_iter=30,
+    )
 
 
 if __name__ == "__main__":

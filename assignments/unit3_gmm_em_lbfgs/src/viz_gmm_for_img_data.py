@@ -14,8 +14,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def show_gmm_as_images(log_pi_K, mu_KD, stddev_KD, image_shape=(20, 20), sort_by_weight=True,
-                       title="GMM components", mean_range=(-1.0, 1.0), max_stddev=None):
+def show_gmm_as_images(
+    log_pi_K,
+    mu_KD,
+    stddev_KD,
+    image_shape=(20, 20),
+    sort_by_weight=True,
+    title="GMM components",
+    mean_range=(-1.0, 1.0),
+    max_stddev=None,
+):
     """Top row: every component's mean as an image; bottom row: its standard deviations.
 
     Args
@@ -43,16 +51,24 @@ def show_gmm_as_images(log_pi_K, mu_KD, stddev_KD, image_shape=(20, 20), sort_by
     stddev_KD = np.asarray(stddev_KD, dtype=np.float64)
     K = mu_KD.shape[0]
     if mu_KD.shape[1] != image_shape[0] * image_shape[1]:
-        raise ValueError(f"mu_KD has {mu_KD.shape[1]} features, but image_shape {image_shape} "
-                         f"needs {image_shape[0] * image_shape[1]}")
+        raise ValueError(
+            f"mu_KD has {mu_KD.shape[1]} features, but image_shape {image_shape} "
+            f"needs {image_shape[0] * image_shape[1]}"
+        )
     order = np.argsort(-log_pi_K, kind="stable") if sort_by_weight else np.arange(K)
     vmax = float(np.max(stddev_KD)) if max_stddev is None else max_stddev
     fig, axes = plt.subplots(2, K, figsize=(1.6 * K + 1.2, 3.8), squeeze=False)
     for col, k in enumerate(order):
-        top = axes[0, col].imshow(mu_KD[k].reshape(image_shape), cmap="gray", vmin=mean_range[0],
-                                  vmax=mean_range[1], interpolation="nearest")
-        bottom = axes[1, col].imshow(stddev_KD[k].reshape(image_shape), cmap="viridis", vmin=0.0,
-                                     vmax=vmax, interpolation="nearest")
+        top = axes[0, col].imshow(
+            mu_KD[k].reshape(image_shape),
+            cmap="gray",
+            vmin=mean_range[0],
+            vmax=mean_range[1],
+            interpolation="nearest",
+        )
+        bottom = axes[1, col].imshow(
+            stddev_KD[k].reshape(image_shape), cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest"
+        )
         axes[0, col].set_title(f"k={k}  pi={np.exp(log_pi_K[k]):.3f}", fontsize="small")
         for ax in axes[:, col]:
             ax.set_xticks([])

@@ -32,10 +32,16 @@ def init_mlp_vae(rng, hidden=512, latent=2):
     """Random initial parameters of the MLP VAE (Glorot-uniform weights, zero biases)."""
     D, H, Z = D_PIXELS, hidden, latent
     zeros = lambda n: np.zeros(n, dtype=np.float32)  # noqa: E731
-    return {"enc_W1": _glorot(rng, D, H, (D, H)), "enc_b1": zeros(H),
-            "enc_W2": _glorot(rng, H, 2 * Z, (H, 2 * Z)), "enc_b2": zeros(2 * Z),
-            "dec_W1": _glorot(rng, Z, H, (Z, H)), "dec_b1": zeros(H),
-            "dec_W2": _glorot(rng, H, D, (H, D)), "dec_b2": zeros(D)}
+    return {
+        "enc_W1": _glorot(rng, D, H, (D, H)),
+        "enc_b1": zeros(H),
+        "enc_W2": _glorot(rng, H, 2 * Z, (H, 2 * Z)),
+        "enc_b2": zeros(2 * Z),
+        "dec_W1": _glorot(rng, Z, H, (Z, H)),
+        "dec_b1": zeros(H),
+        "dec_W2": _glorot(rng, H, D, (H, D)),
+        "dec_b2": zeros(D),
+    }
 
 
 def encode_mlp(params, x_ND):
@@ -54,12 +60,20 @@ def init_conv_vae(rng, latent=2):
     """Random initial parameters of the convolutional VAE."""
     Z, F = latent, 32 * 7 * 7
     zeros = lambda n: np.zeros(n, dtype=np.float32)  # noqa: E731
-    return {"enc_C1": _glorot(rng, 9, 16 * 9, (16, 1, 3, 3)), "enc_c1": zeros(16),
-            "enc_C2": _glorot(rng, 16 * 9, 32 * 9, (32, 16, 3, 3)), "enc_c2": zeros(32),
-            "enc_W": _glorot(rng, F, 2 * Z, (F, 2 * Z)), "enc_b": zeros(2 * Z),
-            "dec_W": _glorot(rng, Z, F, (Z, F)), "dec_b": zeros(F),
-            "dec_T1": _glorot(rng, 32 * 9, 16 * 9, (32, 16, 3, 3)), "dec_t1": zeros(16),
-            "dec_T2": _glorot(rng, 16 * 9, 9, (16, 1, 3, 3)), "dec_t2": zeros(1)}
+    return {
+        "enc_C1": _glorot(rng, 9, 16 * 9, (16, 1, 3, 3)),
+        "enc_c1": zeros(16),
+        "enc_C2": _glorot(rng, 16 * 9, 32 * 9, (32, 16, 3, 3)),
+        "enc_c2": zeros(32),
+        "enc_W": _glorot(rng, F, 2 * Z, (F, 2 * Z)),
+        "enc_b": zeros(2 * Z),
+        "dec_W": _glorot(rng, Z, F, (Z, F)),
+        "dec_b": zeros(F),
+        "dec_T1": _glorot(rng, 32 * 9, 16 * 9, (32, 16, 3, 3)),
+        "dec_t1": zeros(16),
+        "dec_T2": _glorot(rng, 16 * 9, 9, (16, 1, 3, 3)),
+        "dec_t2": zeros(1),
+    }
 
 
 def encode_conv(params, x_ND):
@@ -74,8 +88,9 @@ def encode_conv(params, x_ND):
 def decode_conv(params, z_NZ):
     h_NF = anp.maximum(dense(z_NZ, params["dec_W"], params["dec_b"]), 0.0)
     h = anp.reshape(h_NF, (-1, 32, 7, 7))
-    h = anp.maximum(conv_transpose2d(h, params["dec_T1"], params["dec_t1"], stride=2, padding=1,
-                                     output_padding=1), 0.0)
+    h = anp.maximum(
+        conv_transpose2d(h, params["dec_T1"], params["dec_t1"], stride=2, padding=1, output_padding=1), 0.0
+    )
     y = conv_transpose2d(h, params["dec_T2"], params["dec_t2"], stride=2, padding=1, output_padding=1)
     return anp.reshape(y, (y.shape[0], D_PIXELS))
 
@@ -83,8 +98,9 @@ def decode_conv(params, z_NZ):
 MODELS = {"mlp": (init_mlp_vae, encode_mlp, decode_mlp), "conv": (init_conv_vae, encode_conv, decode_conv)}
 
 
-def train_vae(kind, x_train_ND, n_epochs, rng, batch_size=128, lr=1e-3, x_valid_ND=None, verbose=True,
-              **init_kw):
+def train_vae(
+    kind, x_train_ND, n_epochs, rng, batch_size=128, lr=1e-3, x_valid_ND=None, verbose=True, **init_kw
+):
     """Adam on the negative batch ELBO, reshuffling every epoch.
 
     Returns the parameters and a history (list of dicts: epoch, train ELBO = mean of the epoch's batch
@@ -102,7 +118,7 @@ def train_vae(kind, x_train_ND, n_epochs, rng, batch_size=128, lr=1e-3, x_valid_
         order = rng.permutation(N)
         total = 0.0
         for first in range(0, N, batch_size):
-            batch = x_train_ND[order[first:first + batch_size]]
+            batch = x_train_ND[order[first : first + batch_size]]
             loss, grads = loss_grad(params, batch, rng)
             t += 1
             params, m, v = adam_step(params, grads, m, v, t, lr=lr)
@@ -113,14 +129,17 @@ def train_vae(kind, x_train_ND, n_epochs, rng, batch_size=128, lr=1e-3, x_valid_
         history.append(row)
         if verbose:
             valid = f"  valid ELBO {row['valid_elbo']:8.2f}" if "valid_elbo" in row else ""
-            print(f"{kind} VAE epoch {epoch:3d}  train ELBO {row['train_elbo']:8.2f}{valid}  "
-                  f"{row['seconds']:7.1f} s", flush=True)
+            print(
+                f"{kind} VAE epoch {epoch:3d}  train ELBO {row['train_elbo']:8.2f}{valid}  "
+                f"{row['seconds']:7.1f} s",
+                flush=True,
+            )
     return params, history
 
 
 def _batches(x_ND, size=1000):
     x_ND = np.asarray(x_ND, dtype=np.float32)
-    return [x_ND[i:i + size] for i in range(0, len(x_ND), size)]
+    return [x_ND[i : i + size] for i in range(0, len(x_ND), size)]
 
 
 def elbo_N(kind, params, x_ND, rng):
@@ -130,7 +149,7 @@ def elbo_N(kind, params, x_ND, rng):
     for x in _batches(x_ND):
         mu, log_var = encode(params, x)
         z = sample_z_NZ(mu, log_var, rng)
-        kl = 0.5 * np.sum(np.exp(log_var) + mu ** 2 - 1.0 - log_var, axis=1)
+        kl = 0.5 * np.sum(np.exp(log_var) + mu**2 - 1.0 - log_var, axis=1)
         out.append(bernoulli_log_lik_N(x, decode(params, z)) - kl)
     return np.concatenate(out).astype(np.float64)
 
@@ -156,8 +175,7 @@ def log_continuous_bernoulli_norm(logits):
     l_abs = np.abs(np.asarray(logits, dtype=np.float64))
     small = l_abs < 1e-3
     safe = np.where(small, 1.0, l_abs)
-    return np.where(small, np.log(2.0) + l_abs ** 2 / 12.0,
-                    np.log(safe) - np.log(np.tanh(safe / 2)))
+    return np.where(small, np.log(2.0) + l_abs**2 / 12.0, np.log(safe) - np.log(np.tanh(safe / 2)))
 
 
 def iw_log_lik_N(kind, params, x_ND, rng, n_samples=100, continuous=False, batch=100):
@@ -178,8 +196,8 @@ def iw_log_lik_N(kind, params, x_ND, rng, n_samples=100, continuous=False, batch
         log_px = bernoulli_log_lik_N(x_rep, logits)
         if continuous:
             log_px = log_px + np.sum(log_continuous_bernoulli_norm(logits), axis=1)
-        log_pz = -0.5 * np.sum(z ** 2 + np.log(2 * np.pi), axis=2)
-        log_q = -0.5 * np.sum(eps ** 2 + np.log(2 * np.pi) + log_var, axis=2)
+        log_pz = -0.5 * np.sum(z**2 + np.log(2 * np.pi), axis=2)
+        log_q = -0.5 * np.sum(eps**2 + np.log(2 * np.pi) + log_var, axis=2)
         log_w = log_px.reshape(n_samples, B) + log_pz - log_q
         out.append(logsumexp(log_w, axis=0) - np.log(n_samples))
     return np.concatenate(out)

@@ -47,9 +47,11 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     D = x_ND.shape[1]
     prec_KD = 1.0 / ag_np.square(stddev_KD)
     # the same two matrix products as in calc_neg_log_lik__np, written with autograd.numpy
-    quad_NK = (ag_np.dot(ag_np.square(x_ND), ag_np.transpose(prec_KD))
-               - 2.0 * ag_np.dot(x_ND, ag_np.transpose(mu_KD * prec_KD))
-               + ag_np.sum(ag_np.square(mu_KD) * prec_KD, axis=1))
+    quad_NK = (
+        ag_np.dot(ag_np.square(x_ND), ag_np.transpose(prec_KD))
+        - 2.0 * ag_np.dot(x_ND, ag_np.transpose(mu_KD * prec_KD))
+        + ag_np.sum(ag_np.square(mu_KD) * prec_KD, axis=1)
+    )
     log_norm_K = -ag_np.sum(ag_np.log(stddev_KD), axis=1) - 0.5 * D * ag_np.log(2.0 * ag_np.pi)
     return log_pi_K + log_norm_K - 0.5 * quad_NK
     ### END SOLUTION

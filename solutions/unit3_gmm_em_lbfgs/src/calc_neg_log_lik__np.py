@@ -62,9 +62,9 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD, x_sq_ND=None):
     prec_KD = 1.0 / np.square(stddev_KD)
     # sum_d (x_nd - mu_kd)^2 / stddev_kd^2, expanded into three terms so that the work over the
     # N x K pairs is two matrix products
-    quad_NK = (x_sq_ND @ prec_KD.T
-               - 2.0 * (x_ND @ (mu_KD * prec_KD).T)
-               + np.sum(np.square(mu_KD) * prec_KD, axis=1))
+    quad_NK = (
+        x_sq_ND @ prec_KD.T - 2.0 * (x_ND @ (mu_KD * prec_KD).T) + np.sum(np.square(mu_KD) * prec_KD, axis=1)
+    )
     log_norm_K = -np.sum(np.log(stddev_KD), axis=1) - 0.5 * D * np.log(2.0 * np.pi)
     return np.asarray(log_pi_K, dtype=np.float64) + log_norm_K - 0.5 * quad_NK
     ### END SOLUTION

@@ -53,9 +53,9 @@ def adam_step(params, grads, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
     for name, theta in params.items():
         g = grads[name]
         new_m[name] = beta1 * m[name] + (1.0 - beta1) * g
-        new_v[name] = beta2 * v[name] + (1.0 - beta2) * g ** 2
-        m_hat = new_m[name] / (1.0 - beta1 ** t)
-        v_hat = new_v[name] / (1.0 - beta2 ** t)
+        new_v[name] = beta2 * v[name] + (1.0 - beta2) * g**2
+        m_hat = new_m[name] / (1.0 - beta1**t)
+        v_hat = new_v[name] / (1.0 - beta2**t)
         new_params[name] = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
     return new_params, new_m, new_v
     ### END SOLUTION

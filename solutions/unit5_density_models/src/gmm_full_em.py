@@ -68,8 +68,9 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, cov_KDD):
             raise ValueError(f"covariance {k} is not positive definite; use a larger reg") from None
         a_DN = solve_triangular(L_DD, (x_ND - mu_KD[k]).T, lower=True)
         log_det = 2.0 * np.sum(np.log(np.diag(L_DD)))
-        log_joint_NK[:, k] = (log_pi_K[k] - 0.5 * (D * np.log(2 * np.pi) + log_det)
-                              - 0.5 * np.sum(a_DN ** 2, axis=0))
+        log_joint_NK[:, k] = (
+            log_pi_K[k] - 0.5 * (D * np.log(2 * np.pi) + log_det) - 0.5 * np.sum(a_DN**2, axis=0)
+        )
     return log_joint_NK
     ### END SOLUTION
 
@@ -172,8 +173,9 @@ def fit_gmm(x_ND, K, reg, n_iter, rng, verbose=False):
     x_ND = np.asarray(x_ND, dtype=np.float64)
     N, D = x_ND.shape
     if K < 1 or N < K or not reg > 0 or n_iter < 0:
-        raise ValueError(f"need 1 <= K <= N, reg > 0 and n_iter >= 0; got K={K}, N={N}, reg={reg}, "
-                         f"n_iter={n_iter}")
+        raise ValueError(
+            f"need 1 <= K <= N, reg > 0 and n_iter >= 0; got K={K}, N={N}, reg={reg}, n_iter={n_iter}"
+        )
     log_pi_K = np.full(K, -np.log(K))
     mu_KD = x_ND[rng.choice(N, size=K, replace=False)]
     cov_KDD = np.repeat((np.cov(x_ND.T, bias=True) + reg * np.eye(D))[None], K, axis=0)
@@ -182,8 +184,11 @@ def fit_gmm(x_ND, K, reg, n_iter, rng, verbose=False):
     for it in range(n_iter + 1):
         history.append(float(np.mean(calc_log_lik_N(x_ND, log_pi_K, mu_KD, cov_KDD))))
         if verbose:
-            print(f"GMM iteration {it:3d}  mean log lik {history[-1]:12.2f}  "
-                  f"{time.perf_counter() - start:6.1f} s", flush=True)
+            print(
+                f"GMM iteration {it:3d}  mean log lik {history[-1]:12.2f}  "
+                f"{time.perf_counter() - start:6.1f} s",
+                flush=True,
+            )
         if it == n_iter:
             break
         r_NK = estep__calc_r_NK(x_ND, log_pi_K, mu_KD, cov_KDD)

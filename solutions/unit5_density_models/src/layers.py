@@ -160,8 +160,10 @@ def conv_transpose2d(x_NCHW, W_COKK, b_O, stride=1, padding=0, output_padding=0)
     if C_w != C:
         raise ValueError(f"W_COKK has {C_w} input channels but x_NCHW has {C}")
     if stride < 1 or padding < 0 or not 0 <= output_padding < stride:
-        raise ValueError("need stride >= 1, padding >= 0 and 0 <= output_padding < stride, got "
-                         f"stride={stride}, padding={padding}, output_padding={output_padding}")
+        raise ValueError(
+            "need stride >= 1, padding >= 0 and 0 <= output_padding < stride, got "
+            f"stride={stride}, padding={padding}, output_padding={output_padding}"
+        )
     H_out = (H - 1) * stride - 2 * padding + K + output_padding
     W_out = (W - 1) * stride - 2 * padding + K + output_padding
     if H_out < 1 or W_out < 1:

@@ -91,7 +91,7 @@ def ppca_log_lik_N(x_ND, mu_D, W_DM, sigma2):
     xc_ND = x_ND - mu_D
     # x^T C^-1 x = (|x|^2 - |L^-1 W^T x|^2) / sigma2
     a_MN = solve_triangular(L_MM, W_DM.T @ xc_ND.T, lower=True)
-    maha_N = (np.sum(xc_ND ** 2, axis=1) - np.sum(a_MN ** 2, axis=0)) / sigma2
+    maha_N = (np.sum(xc_ND**2, axis=1) - np.sum(a_MN**2, axis=0)) / sigma2
     log_det = (D - M) * np.log(sigma2) + 2.0 * np.sum(np.log(np.diag(L_MM)))
     return -0.5 * (D * np.log(2 * np.pi) + log_det + maha_N)
     ### END SOLUTION

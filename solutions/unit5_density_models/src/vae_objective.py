@@ -38,7 +38,7 @@ def gaussian_kl_N(mu_NZ, log_var_NZ):
         KL( Normal(mu_n, diag(exp(log_var_n))) || Normal(0, I) ) in nats, one per row (>= 0).
     """
     ### BEGIN SOLUTION
-    return 0.5 * anp.sum(anp.exp(log_var_NZ) + mu_NZ ** 2 - 1.0 - log_var_NZ, axis=1)
+    return 0.5 * anp.sum(anp.exp(log_var_NZ) + mu_NZ**2 - 1.0 - log_var_NZ, axis=1)
     ### END SOLUTION
 
 
