@@ -70,7 +70,10 @@ def main():
     ours = {  # the notebook's settings
         "CGMM": (ConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3)),
         "MoE": (MixtureOfExpertsRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3, gate_max_iter=5)),
-        "DCGMM": (DiscriminativeConditionalGMMRegressor, dict(reg_covar=1e-2, tol=1e-3, n_init=3, max_iter=30)),
+        "DCGMM": (
+            DiscriminativeConditionalGMMRegressor,
+            dict(reg_covar=1e-2, tol=1e-3, n_init=3, max_iter=30),
+        ),
     }
     theirs = {
         "CGMM": cgmm.ConditionalGMMRegressor,

@@ -68,8 +68,9 @@ def _true_moments(log_w_NK, mean_NKD, chol_KDD):
     w_NK = np.exp(log_w_NK)
     cov_KDD = chol_KDD @ np.swapaxes(chol_KDD, 1, 2)
     mean_ND = np.einsum("nk,nkd->nd", w_NK, mean_NKD)
-    second_NDD = np.einsum("nk,kde->nde", w_NK, cov_KDD) + np.einsum("nk,nkd,nke->nde", w_NK, mean_NKD,
-                                                                     mean_NKD)
+    second_NDD = np.einsum("nk,kde->nde", w_NK, cov_KDD) + np.einsum(
+        "nk,nkd,nke->nde", w_NK, mean_NKD, mean_NKD
+    )
     return mean_ND, second_NDD - np.einsum("nd,ne->nde", mean_ND, mean_ND)
 
 
@@ -78,8 +79,7 @@ def _sample_properties(y_NSD, mean_ND, cov_NDD, n_samples):
     N, D = mean_ND.shape
     ok_shape = float(np.shape(y_NSD) == (N, n_samples, D))
     if not ok_shape:
-        return {"shape_ok": 0.0, "max_abs_z_mean": 1e9, "max_var_ratio_error": 1e9,
-                "max_abs_corr_error": 1e9}
+        return {"shape_ok": 0.0, "max_abs_z_mean": 1e9, "max_var_ratio_error": 1e9, "max_abs_corr_error": 1e9}
     y_NSD = _arr(y_NSD)
     var_ND = np.diagonal(cov_NDD, axis1=1, axis2=2)
     z_ND = (y_NSD.mean(axis=1) - mean_ND) / np.sqrt(var_ND / n_samples)
@@ -88,9 +88,12 @@ def _sample_properties(y_NSD, mean_ND, cov_NDD, n_samples):
     sample_cov_NDD = np.einsum("nsd,nse->nde", centred_NSD, centred_NSD) / (n_samples - 1)
     scale_ND = np.sqrt(var_ND)
     corr_err = np.abs(sample_cov_NDD - cov_NDD) / (scale_ND[:, :, None] * scale_ND[:, None, :])
-    return {"shape_ok": 1.0, "max_abs_z_mean": float(np.max(np.abs(z_ND))),
-            "max_var_ratio_error": float(np.max(np.abs(sample_var_ND / var_ND - 1.0))),
-            "max_abs_corr_error": float(np.max(corr_err))}
+    return {
+        "shape_ok": 1.0,
+        "max_abs_z_mean": float(np.max(np.abs(z_ND))),
+        "max_var_ratio_error": float(np.max(np.abs(sample_var_ND / var_ND - 1.0))),
+        "max_abs_corr_error": float(np.max(corr_err)),
+    }
 
 
 def sample_mixture(log_w_NK, mean_NKD, chol_KDD, n_samples, seed):
@@ -113,8 +116,11 @@ def condition(x_NI, log_pi_K, mu_KD, cov_KDD):
 
     log_w, mean, chol = condition_joint_gmm(x_NI, log_pi_K, mu_KD, cov_KDD)
     chol = _arr(chol)
-    return {"w_NK": np.exp(_arr(log_w)), "mean_NKO": _arr(mean),
-            "cond_cov_KOO": chol @ np.swapaxes(chol, 1, 2)}
+    return {
+        "w_NK": np.exp(_arr(log_w)),
+        "mean_NKO": _arr(mean),
+        "cond_cov_KOO": chol @ np.swapaxes(chol, 1, 2),
+    }
 
 
 def cgmm_estep(x_NI, y_NO, params):
@@ -133,8 +139,11 @@ def cgmm_fit(x_NI, y_NO, r_init_NK, n_components, reg_covar, max_iter, tol, x_ev
     model = _model("cgmm", {}, n_components=n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol)
     model.init_responsibilities = lambda x, y, rng: r_init_NK
     model.fit(x_NI, y_NO)
-    return {**_cgmm_params(model), "history": _arr(model.history),
-            "score_eval": _value(model.score(x_eval_NI, y_eval_NO))}
+    return {
+        **_cgmm_params(model),
+        "history": _arr(model.history),
+        "score_eval": _value(model.score(x_eval_NI, y_eval_NO)),
+    }
 
 
 def cgmm_fit_raises(x_NI, y_NO, n_components, reg_covar):
@@ -154,8 +163,12 @@ def use_model(kind, params, x_NI, y_NO, settings=None):
     model = _model(kind, params, **(settings or {}))
     log_lik_N = _arr(model.score_samples(x_NI, y_NO))
     score = model.score(x_NI, y_NO)
-    return {"predict_NO": _arr(model.predict(x_NI)), "log_lik_N": log_lik_N, "score": _value(score),
-            "score_minus_mean": abs(float(score) - float(np.mean(log_lik_N)))}
+    return {
+        "predict_NO": _arr(model.predict(x_NI)),
+        "log_lik_N": log_lik_N,
+        "score": _value(score),
+        "score_minus_mean": abs(float(score) - float(np.mean(log_lik_N))),
+    }
 
 
 def sample_model(kind, params, x_NI, n_samples, seed, true_mean_ND, true_cov_NDD, settings=None):
@@ -191,8 +204,10 @@ def moe_gate(x_NI, r_NK, params, gate_penalty):
     model = _model("moe", params, gate_penalty=gate_penalty)
     coef_IK, intercept_K = model.mstep__update_gate(x_NI, r_NK)
     flat = np.concatenate([_arr(coef_IK).ravel(), _arr(intercept_K)])
-    return {"gate_NK": np.exp(_arr(calc_log_gate_NK(x_NI, _arr(coef_IK), _arr(intercept_K)))),
-            "loss": _value(model.calc_gate_loss(flat, x_NI, r_NK))}
+    return {
+        "gate_NK": np.exp(_arr(calc_log_gate_NK(x_NI, _arr(coef_IK), _arr(intercept_K)))),
+        "loss": _value(model.calc_gate_loss(flat, x_NI, r_NK)),
+    }
 
 
 def moe_gate_loss(x_NI, r_NK, flat, gate_penalty, n_components):
@@ -218,8 +233,13 @@ def moe_fit(x_NI, y_NO, r_init_NK, n_components, reg_covar, max_iter, tol, x_eva
     from MixtureOfExpertsRegressor import calc_log_gate_NK
 
     gate = np.exp(_arr(calc_log_gate_NK(x_eval_NI, _arr(model.gate_coef_IK), _arr(model.gate_intercept_K))))
-    return {"gate_NK": gate, "expert_mean_NKO": _moe_means(model, x_eval_NI), "cov_KOO": _arr(model.cov_KOO),
-            "history": _arr(model.history), "score_eval": _value(model.score(x_eval_NI, y_eval_NO))}
+    return {
+        "gate_NK": gate,
+        "expert_mean_NKO": _moe_means(model, x_eval_NI),
+        "cov_KOO": _arr(model.cov_KOO),
+        "history": _arr(model.history),
+        "score_eval": _value(model.score(x_eval_NI, y_eval_NO)),
+    }
 
 
 def moe_single_expert(x_NI, y_NO, reg_covar):
@@ -229,11 +249,14 @@ def moe_single_expert(x_NI, y_NO, reg_covar):
     beta = np.linalg.lstsq(design, y_NO, rcond=None)[0]
     resid = y_NO - design @ beta
     cov = resid.T @ resid / len(x_NI) + reg_covar * np.eye(y_NO.shape[1])
-    log_lik = -0.5 * (np.sum(resid * np.linalg.solve(cov, resid.T).T, axis=1)
-                      + np.linalg.slogdet(2 * np.pi * cov)[1])
-    return {"max_predict_error": float(np.max(np.abs(_arr(model.predict(x_NI)) - design @ beta))),
-            "max_cov_error": float(np.max(np.abs(_arr(model.cov_KOO)[0] - cov))),
-            "score_error": abs(float(model.score(x_NI, y_NO)) - float(np.mean(log_lik)))}
+    log_lik = -0.5 * (
+        np.sum(resid * np.linalg.solve(cov, resid.T).T, axis=1) + np.linalg.slogdet(2 * np.pi * cov)[1]
+    )
+    return {
+        "max_predict_error": float(np.max(np.abs(_arr(model.predict(x_NI)) - design @ beta))),
+        "max_cov_error": float(np.max(np.abs(_arr(model.cov_KOO)[0] - cov))),
+        "score_error": abs(float(model.score(x_NI, y_NO)) - float(np.mean(log_lik))),
+    }
 
 
 # --------------------------------------------------------------------------- discriminative CGMM
@@ -248,8 +271,13 @@ def dcgmm_loss(x_NI, y_NO, params, reg_covar):
     loss, grad = autograd.value_and_grad(model.calc_loss)(flat, x_NI, y_NO)
     log_pi_K, mu_KD, cov_KDD = model.to_common_parameters(flat)
     grad_norm = float(np.linalg.norm(_arr(grad)))
-    return {"loss": _value(loss), "grad_norm_per_param": grad_norm / np.sqrt(len(flat)),
-            "pi_K": np.exp(_arr(log_pi_K)), "mu_KD": _arr(mu_KD), "cov_KDD": _arr(cov_KDD)}
+    return {
+        "loss": _value(loss),
+        "grad_norm_per_param": grad_norm / np.sqrt(len(flat)),
+        "pi_K": np.exp(_arr(log_pi_K)),
+        "mu_KD": _arr(mu_KD),
+        "cov_KDD": _arr(cov_KDD),
+    }
 
 
 def dcgmm_grad_check(x_NI, y_NO, params, reg_covar, seed):
@@ -265,8 +293,10 @@ def dcgmm_grad_check(x_NI, y_NO, params, reg_covar, seed):
         v = rng.randn(len(flat))
         v /= np.linalg.norm(v)
         h = 1e-5
-        numeric = (float(model.calc_loss(flat + h * v, x_NI, y_NO))
-                   - float(model.calc_loss(flat - h * v, x_NI, y_NO))) / (2 * h)
+        numeric = (
+            float(model.calc_loss(flat + h * v, x_NI, y_NO))
+            - float(model.calc_loss(flat - h * v, x_NI, y_NO))
+        ) / (2 * h)
         worst = max(worst, abs(numeric - grad @ v) / max(1.0, abs(numeric)))
     return {"max_directional_error": worst}
 
@@ -274,9 +304,18 @@ def dcgmm_grad_check(x_NI, y_NO, params, reg_covar, seed):
 def dcgmm_fit(x_NI, y_NO, n_components, reg_covar, max_iter, em_max_iter, x_eval_NI, y_eval_NO):
     """Properties of a discriminative fit: the loss went down from the EM start, the reported final
     loss is the loss of the stored parameters, and the held-out score."""
-    model = _model("dcgmm", {}, n_components=n_components, reg_covar=reg_covar, max_iter=max_iter,
-                   em_max_iter=em_max_iter, random_state=0).fit(x_NI, y_NO)
+    model = _model(
+        "dcgmm",
+        {},
+        n_components=n_components,
+        reg_covar=reg_covar,
+        max_iter=max_iter,
+        em_max_iter=em_max_iter,
+        random_state=0,
+    ).fit(x_NI, y_NO)
     history = _arr(model.history)
-    return {"loss_decrease": float(history[0] - history[-1]),
-            "final_loss_error": abs(float(history[-1]) + float(model.score(x_NI, y_NO))),
-            "score_eval": _value(model.score(x_eval_NI, y_eval_NO))}
+    return {
+        "loss_decrease": float(history[0] - history[-1]),
+        "final_loss_error": abs(float(history[-1]) + float(model.score(x_NI, y_NO))),
+        "score_eval": _value(model.score(x_eval_NI, y_eval_NO)),
+    }

@@ -34,8 +34,16 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
     ConditionalGMMRegressor, plus ``history`` (the loss after each L-BFGS iteration).
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 n_init=1, em_max_iter=100):
+    def __init__(
+        self,
+        n_components=3,
+        reg_covar=1e-2,
+        max_iter=100,
+        tol=1e-4,
+        random_state=None,
+        n_init=1,
+        em_max_iter=100,
+    ):
         super().__init__(n_components, reg_covar, max_iter, tol, random_state, n_init)
         self.em_max_iter = int(em_max_iter)
 

@@ -23,8 +23,10 @@ def check_xy(X, y=None):
         return x_NI
     y_NO = np.asarray(y, dtype=np.float64)
     if y_NO.ndim != 2 or y_NO.shape[0] != x_NI.shape[0] or not np.all(np.isfinite(y_NO)):
-        raise ValueError(f"y should be a finite 2-d array with one row per row of X "
-                         f"({x_NI.shape[0]}), got shape {y_NO.shape}")
+        raise ValueError(
+            f"y should be a finite 2-d array with one row per row of X "
+            f"({x_NI.shape[0]}), got shape {y_NO.shape}"
+        )
     return x_NI, y_NO
 
 
@@ -48,8 +50,7 @@ class ConditionalMixtureRegressor:
         training objective (as scikit-learn's GaussianMixture does).
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 n_init=1):
+    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None, n_init=1):
         if int(n_components) != n_components or n_components < 1:
             raise ValueError(f"n_components should be a positive integer, got {n_components!r}")
         if not reg_covar >= 0:
@@ -125,8 +126,10 @@ class ConditionalMixtureRegressor:
             else:
                 warnings.warn(f"EM did not converge in {self.max_iter} iterations", stacklevel=3)
         except np.linalg.LinAlgError as err:
-            raise ValueError(f"a covariance is not positive definite ({err}); "
-                             f"use a larger reg_covar (now {self.reg_covar:g})") from None
+            raise ValueError(
+                f"a covariance is not positive definite ({err}); "
+                f"use a larger reg_covar (now {self.reg_covar:g})"
+            ) from None
 
     # ---------------------------------------------------------------- using p(y | x)
 

@@ -62,9 +62,12 @@ def gaussian_sampler(mu_D, cov_DD, n_samples, seed):
     advanced = float(_rng_state(rng) != before)
     again = np.asarray(draw_gaussian_samples(mu_D, cov_DD, n_samples, np.random.default_rng(seed)))
     other = np.asarray(draw_gaussian_samples(mu_D, cov_DD, n_samples, np.random.default_rng(seed + 1)))
-    out = {"shape": np.array(x_SD.shape), "advanced": advanced,
-           "same_seed_same_draws": float(np.array_equal(again, x_SD)),
-           "other_seed_other_draws": float(other.shape == x_SD.shape and not np.array_equal(other, x_SD))}
+    out = {
+        "shape": np.array(x_SD.shape),
+        "advanced": advanced,
+        "same_seed_same_draws": float(np.array_equal(again, x_SD)),
+        "other_seed_other_draws": float(other.shape == x_SD.shape and not np.array_equal(other, x_SD)),
+    }
     if x_SD.shape == (n_samples, len(mu_D)) and n_samples > 1:
         out["mean_max_abs_z"] = float(np.max(_mean_z(x_SD, mu_D, cov_DD)))
         out["cov_max_abs_z"] = float(np.max(_cov_z(x_SD, cov_DD)))
@@ -82,10 +85,13 @@ def mixture_sampler(log_pi_K, mu_KD, cov_KDD, n_samples, seed):
     advanced = float(_rng_state(rng) != before)
     again_x, again_z = draw_mixture_samples(log_pi_K, mu_KD, cov_KDD, n_samples, np.random.default_rng(seed))
     K = len(log_pi_K)
-    out = {"x_shape": np.array(x_SD.shape), "z_shape": np.array(z_S.shape), "advanced": advanced,
-           "same_seed_same_draws": float(np.array_equal(again_x, x_SD) and np.array_equal(again_z, z_S))}
-    labels_ok = (z_S.shape == (n_samples,) and np.all(z_S == np.round(z_S)) and
-                 np.all((z_S >= 0) & (z_S < K)))
+    out = {
+        "x_shape": np.array(x_SD.shape),
+        "z_shape": np.array(z_S.shape),
+        "advanced": advanced,
+        "same_seed_same_draws": float(np.array_equal(again_x, x_SD) and np.array_equal(again_z, z_S)),
+    }
+    labels_ok = z_S.shape == (n_samples,) and np.all(z_S == np.round(z_S)) and np.all((z_S >= 0) & (z_S < K))
     out["labels_are_components"] = float(labels_ok)
     if not labels_ok or x_SD.shape != (n_samples, np.shape(mu_KD)[1]):
         return out
@@ -93,8 +99,9 @@ def mixture_sampler(log_pi_K, mu_KD, cov_KDD, n_samples, seed):
     weight_K = np.exp(np.array(log_pi_K, dtype=float))
     count_K = np.bincount(z_S, minlength=K)
     expected_K = n_samples * weight_K
-    out["count_max_abs_z"] = float(np.max(np.abs(count_K - expected_K)
-                                          / np.sqrt(expected_K * (1 - weight_K) + VARIANCE_FLOOR)))
+    out["count_max_abs_z"] = float(
+        np.max(np.abs(count_K - expected_K) / np.sqrt(expected_K * (1 - weight_K) + VARIANCE_FLOOR))
+    )
     mean_z, cov_z = [0.0], [0.0]
     for k in np.flatnonzero(count_K > 1):
         mean_z.append(np.max(_mean_z(x_SD[z_S == k], mu_KD[k], cov_KDD[k])))
@@ -140,8 +147,11 @@ def kmeans(x_ND, centres_KD, n_iter):
 
     given = np.array(centres_KD, copy=True)
     centres_out, z_N = run_kmeans(x_ND, centres_KD, n_iter)
-    return {"centres_KD": _real(centres_out), "z_N": np.asarray(z_N),
-            "start_not_modified": float(np.array_equal(given, centres_KD))}
+    return {
+        "centres_KD": _real(centres_out),
+        "z_N": np.asarray(z_N),
+        "start_not_modified": float(np.array_equal(given, centres_KD)),
+    }
 
 
 def _init(call, seed):
@@ -151,8 +161,13 @@ def _init(call, seed):
         log_pi_K, mu_KD, cov_KDD = call(rng)
     except ValueError:
         return {"raises_value_error": 1.0}
-    return {"pi_K": _pi(log_pi_K), "mu_KD": _real(mu_KD), "cov_KDD": _real(cov_KDD),
-            "advanced": float(_rng_state(rng) != before), "raises_value_error": 0.0}
+    return {
+        "pi_K": _pi(log_pi_K),
+        "mu_KD": _real(mu_KD),
+        "cov_KDD": _real(cov_KDD),
+        "advanced": float(_rng_state(rng) != before),
+        "raises_value_error": 0.0,
+    }
 
 
 def init_kmeans(x_ND, K, n_iter, seed):
@@ -176,9 +191,14 @@ def fit_em(x_ND, init, n_iter, eps, add_eps_to_diag=False, x_eval_ND=None, dtype
     if dtype is not None:
         kwargs["dtype"] = np.dtype(dtype).type
     log_pi_K, mu_KD, cov_KDD, log_lik_T, eval_log_lik_T = fit_gmm_em(
-        x_ND, init["log_pi_K"], init["mu_KD"], init["cov_KDD"], n_iter, eps, **kwargs)
-    out = {"pi_K": _pi(log_pi_K), "mu_KD": _real(mu_KD), "cov_KDD": _real(cov_KDD),
-           "log_lik_T": _real(log_lik_T)}
+        x_ND, init["log_pi_K"], init["mu_KD"], init["cov_KDD"], n_iter, eps, **kwargs
+    )
+    out = {
+        "pi_K": _pi(log_pi_K),
+        "mu_KD": _real(mu_KD),
+        "cov_KDD": _real(cov_KDD),
+        "log_lik_T": _real(log_lik_T),
+    }
     if eval_log_lik_T is not None or x_eval_ND is not None:
         out["eval_log_lik_T"] = _real(eval_log_lik_T)
     return out

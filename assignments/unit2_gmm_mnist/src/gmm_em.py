@@ -196,8 +196,18 @@ def init_gmm_random(x_ND, K, rng):
     raise NotImplementedError("init_gmm_random: not written yet")
 
 
-def fit_gmm_em(x_ND, log_pi_K, mu_KD, cov_KDD, n_iter, eps, add_eps_to_diag=False,
-               dtype=np.float64, x_eval_ND=None, verbose=False):
+def fit_gmm_em(
+    x_ND,
+    log_pi_K,
+    mu_KD,
+    cov_KDD,
+    n_iter,
+    eps,
+    add_eps_to_diag=False,
+    dtype=np.float64,
+    x_eval_ND=None,
+    verbose=False,
+):
     """Run n_iter EM iterations (E-step, then M-step) from the given parameters.
 
     Parameters

@@ -35,8 +35,9 @@ def show_image_grid(x_ND, n_cols=10, titles=None, title="", vmin=0.0, vmax=1.0):
         if i >= N:
             ax.axis("off")
             continue
-        ax.imshow(np.reshape(x_ND[i], (SIDE, SIDE)), cmap="gray", vmin=vmin, vmax=vmax,
-                  interpolation="nearest")
+        ax.imshow(
+            np.reshape(x_ND[i], (SIDE, SIDE)), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest"
+        )
         if titles is not None:
             ax.set_title(titles[i], fontsize="small")
     fig.suptitle(title)

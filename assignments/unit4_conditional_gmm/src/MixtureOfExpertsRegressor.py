@@ -49,8 +49,17 @@ class MixtureOfExpertsRegressor(ConditionalMixtureRegressor):
     ``intercept_KO`` (K, O), ``cov_KOO`` (K, O, O), ``n_inputs_`` = I.
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 n_init=1, gate_penalty=1e-3, gate_max_iter=100):
+    def __init__(
+        self,
+        n_components=3,
+        reg_covar=1e-2,
+        max_iter=100,
+        tol=1e-4,
+        random_state=None,
+        n_init=1,
+        gate_penalty=1e-3,
+        gate_max_iter=100,
+    ):
         super().__init__(n_components, reg_covar, max_iter, tol, random_state, n_init)
         self.gate_penalty = float(gate_penalty)
         self.gate_max_iter = int(gate_max_iter)

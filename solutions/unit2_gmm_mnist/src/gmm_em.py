@@ -67,8 +67,7 @@ def calc_log_pdf_NK(x_ND, mu_KD, cov_KDD, eps, add_eps_to_diag=False):
         # Sigma^-1 = W W^T with W = U diag(lam)^(-1/2): the Mahalanobis term is |(x - mu) W|^2
         W_DD = U_DD / np.sqrt(lam_D)
         z_ND = (x_ND - mu_KD[k].astype(x_ND.dtype)) @ W_DD.astype(x_ND.dtype)
-        log_pdf_NK[:, k] = -0.5 * (D * np.log(2 * np.pi) + np.sum(np.log(lam_D))
-                                   + np.sum(z_ND**2, axis=1))
+        log_pdf_NK[:, k] = -0.5 * (D * np.log(2 * np.pi) + np.sum(np.log(lam_D)) + np.sum(z_ND**2, axis=1))
     return log_pdf_NK
     ### END SOLUTION
 
@@ -255,8 +254,18 @@ def init_gmm_random(x_ND, K, rng):
     ### END SOLUTION
 
 
-def fit_gmm_em(x_ND, log_pi_K, mu_KD, cov_KDD, n_iter, eps, add_eps_to_diag=False,
-               dtype=np.float64, x_eval_ND=None, verbose=False):
+def fit_gmm_em(
+    x_ND,
+    log_pi_K,
+    mu_KD,
+    cov_KDD,
+    n_iter,
+    eps,
+    add_eps_to_diag=False,
+    dtype=np.float64,
+    x_eval_ND=None,
+    verbose=False,
+):
     """Run n_iter EM iterations (E-step, then M-step) from the given parameters.
 
     Parameters
@@ -302,8 +311,10 @@ def fit_gmm_em(x_ND, log_pi_K, mu_KD, cov_KDD, n_iter, eps, add_eps_to_diag=Fals
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     K, D = np.shape(mu_KD)
     if np.shape(x_ND)[1:] != (D,) or np.shape(log_pi_K) != (K,) or np.shape(cov_KDD) != (K, D, D):
-        raise ValueError(f"shapes disagree: x_ND {np.shape(x_ND)}, log_pi_K {np.shape(log_pi_K)}, "
-                         f"mu_KD {np.shape(mu_KD)}, cov_KDD {np.shape(cov_KDD)}")
+        raise ValueError(
+            f"shapes disagree: x_ND {np.shape(x_ND)}, log_pi_K {np.shape(log_pi_K)}, "
+            f"mu_KD {np.shape(mu_KD)}, cov_KDD {np.shape(cov_KDD)}"
+        )
     x_ND = np.asarray(x_ND, dtype=dtype)
     if x_eval_ND is not None:
         x_eval_ND = np.asarray(x_eval_ND, dtype=dtype)

@@ -33,8 +33,16 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
     ConditionalGMMRegressor, plus ``history`` (the loss after each L-BFGS iteration).
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 n_init=1, em_max_iter=100):
+    def __init__(
+        self,
+        n_components=3,
+        reg_covar=1e-2,
+        max_iter=100,
+        tol=1e-4,
+        random_state=None,
+        n_init=1,
+        em_max_iter=100,
+    ):
         super().__init__(n_components, reg_covar, max_iter, tol, random_state, n_init)
         self.em_max_iter = int(em_max_iter)
 
@@ -72,8 +80,8 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
         K = self.n_components
         D = int(round(np.sqrt(len(flat) / K + 0.25) - 0.5))
         u_K = flat[:K]
-        mu_KD = np.reshape(flat[K:K + K * D], (K, D))
-        A_KDD = np.reshape(flat[K + K * D:], (K, D, D))
+        mu_KD = np.reshape(flat[K : K + K * D], (K, D))
+        A_KDD = np.reshape(flat[K + K * D :], (K, D, D))
         cov_KDD = np.matmul(A_KDD, np.swapaxes(A_KDD, 1, 2)) + self.reg_covar * np.eye(D)
         return u_K - logsumexp_rows(u_K[np.newaxis, :])[0], mu_KD, cov_KDD
         ### END SOLUTION
@@ -94,16 +102,24 @@ class DiscriminativeConditionalGMMRegressor(ConditionalGMMRegressor):
         """
         x_NI, y_NO = check_xy(X, y)
         ### BEGIN SOLUTION
-        start = ConditionalGMMRegressor(self.n_components, self.reg_covar, self.em_max_iter, self.tol,
-                                        self.random_state, self.n_init).fit(x_NI, y_NO)
+        start = ConditionalGMMRegressor(
+            self.n_components, self.reg_covar, self.em_max_iter, self.tol, self.random_state, self.n_init
+        ).fit(x_NI, y_NO)
         flat = self.to_flat_array(start.log_pi_K, start.mu_KD, start.cov_KDD)
         self.history = [float(self.calc_loss(flat, x_NI, y_NO))]
 
         def record(intermediate_result):
             self.history.append(float(intermediate_result.fun))
 
-        result = minimize(autograd.value_and_grad(self.calc_loss), flat, args=(x_NI, y_NO), jac=True,
-                          method="L-BFGS-B", options={"maxiter": self.max_iter}, callback=record)
+        result = minimize(
+            autograd.value_and_grad(self.calc_loss),
+            flat,
+            args=(x_NI, y_NO),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iter},
+            callback=record,
+        )
         self.log_pi_K, self.mu_KD, self.cov_KDD = self.to_common_parameters(result.x)
         self.n_inputs_ = x_NI.shape[1]
         return self

@@ -50,8 +50,17 @@ class MixtureOfExpertsRegressor(ConditionalMixtureRegressor):
     ``intercept_KO`` (K, O), ``cov_KOO`` (K, O, O), ``n_inputs_`` = I.
     """
 
-    def __init__(self, n_components=3, reg_covar=1e-2, max_iter=100, tol=1e-4, random_state=None,
-                 n_init=1, gate_penalty=1e-3, gate_max_iter=100):
+    def __init__(
+        self,
+        n_components=3,
+        reg_covar=1e-2,
+        max_iter=100,
+        tol=1e-4,
+        random_state=None,
+        n_init=1,
+        gate_penalty=1e-3,
+        gate_max_iter=100,
+    ):
         super().__init__(n_components, reg_covar, max_iter, tol, random_state, n_init)
         self.gate_penalty = float(gate_penalty)
         self.gate_max_iter = int(gate_max_iter)
@@ -129,9 +138,9 @@ class MixtureOfExpertsRegressor(ConditionalMixtureRegressor):
         ### BEGIN SOLUTION
         N, I = x_NI.shape
         K = r_NK.shape[1]
-        coef_IK = np.reshape(flat[:I * K], (I, K))
-        log_gate_NK = calc_log_gate_NK(x_NI, coef_IK, flat[I * K:])
-        return -np.sum(r_NK * log_gate_NK) / N + 0.5 * self.gate_penalty * np.sum(coef_IK ** 2)
+        coef_IK = np.reshape(flat[: I * K], (I, K))
+        log_gate_NK = calc_log_gate_NK(x_NI, coef_IK, flat[I * K :])
+        return -np.sum(r_NK * log_gate_NK) / N + 0.5 * self.gate_penalty * np.sum(coef_IK**2)
         ### END SOLUTION
 
     def mstep__update_gate(self, x_NI, r_NK):
@@ -146,10 +155,15 @@ class MixtureOfExpertsRegressor(ConditionalMixtureRegressor):
         ### BEGIN SOLUTION
         I, K = self.gate_coef_IK.shape
         start = np.concatenate([self.gate_coef_IK.ravel(), self.gate_intercept_K])
-        result = minimize(autograd.value_and_grad(self.calc_gate_loss), start, args=(x_NI, r_NK),
-                          jac=True, method="L-BFGS-B",
-                          options={"maxiter": self.gate_max_iter, "gtol": 1e-6})
-        return result.x[:I * K].reshape(I, K), result.x[I * K:]
+        result = minimize(
+            autograd.value_and_grad(self.calc_gate_loss),
+            start,
+            args=(x_NI, r_NK),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.gate_max_iter, "gtol": 1e-6},
+        )
+        return result.x[: I * K].reshape(I, K), result.x[I * K :]
         ### END SOLUTION
 
     def mstep__update_params(self, x_NI, y_NO, r_NK):
