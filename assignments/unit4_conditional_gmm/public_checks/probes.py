@@ -312,7 +312,8 @@ def dcgmm_fit(x_NI, y_NO, n_components, reg_covar, max_iter, em_max_iter, x_eval
         max_iter=max_iter,
         em_max_iter=em_max_iter,
         random_state=0,
-    ).fit(x_NI, y_NO)
+    )
+    model.fit(x_NI, y_NO)
     history = _arr(model.history)
     return {
         "loss_decrease": float(history[0] - history[-1]),
