@@ -40,8 +40,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def calc_EM_loss(self, r_NK, x_ND):
         """EM surrogate loss for responsibilities r_NK and the current parameters.
 
-        Args
-        ----
+        Parameters
+        ----------
         r_NK : array-like, shape (N, K)
             Responsibilities: non-negative, each row sums to 1.
         x_ND : array-like, shape (N, D)
@@ -60,8 +60,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def estep__calc_r_NK(self, x_ND, return_log_lik=False, x_sq_ND=None):
         """E-step: responsibility of every component for every example.
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
         return_log_lik : bool
             Also return log p(x_n) for every example.  The E-step computes these numbers anyway
@@ -83,8 +83,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
     def mstep__update_log_pi_K(self, r_NK):
         """M-step for the weights: pi_k proportional to sum_n r_nk.
 
-        Args
-        ----
+        Parameters
+        ----------
         r_NK : array-like, shape (N, K)
 
         Returns
@@ -101,8 +101,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
 
         The penalty involves only the standard deviations, so the means have the usual update.
 
-        Args
-        ----
+        Parameters
+        ----------
         r_NK : array-like, shape (N, K)
         x_ND : array-like, shape (N, D)
 
@@ -126,8 +126,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
 
         which is never zero, and is exactly m for a component that owns no data.
 
-        Args
-        ----
+        Parameters
+        ----------
         r_NK : array-like, shape (N, K)
         x_ND : array-like, shape (N, D)
         x_sq_ND : array-like, shape (N, D), optional
@@ -162,8 +162,8 @@ class GMM_PenalizedMLEstimator_EM(GMM_PenalizedMLEstimator):
         ``self.record_iteration(train_loss, train_score, valid_score, N, N_valid, verbose=verbose,
         label="EM")`` and stop as soon as it returns True; otherwise take the M-step.
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
             Training data (N = 0 is allowed).
         x_valid_ND : array-like, shape (M, D), optional

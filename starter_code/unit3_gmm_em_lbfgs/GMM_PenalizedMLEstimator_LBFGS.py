@@ -47,8 +47,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
     def to_flat_array(self, log_pi_K, mu_KD, stddev_KD):
         """Pack parameters into one unconstrained flat vector.
 
-        Args
-        ----
+        Parameters
+        ----------
         log_pi_K : array-like, shape (K,)
         mu_KD : array-like, shape (K, D)
         stddev_KD : array-like, shape (K, D)
@@ -69,8 +69,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
     def to_common_parameters(self, flat):
         """Unpack a flat vector into (log_pi_K, mu_KD, stddev_KD); autograd can trace it.
 
-        Args
-        ----
+        Parameters
+        ----------
         flat : array, shape (K + 2 K D,)
 
         Returns
@@ -88,8 +88,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
     def calc_loss(self, flat, x_ND):
         """Training loss as a function of the flat parameter vector (autograd-safe).
 
-        Args
-        ----
+        Parameters
+        ----------
         flat : array, shape (K + 2 K D,)
             Unconstrained parameters, as made by ``to_flat_array``.
         x_ND : array, shape (N, D)
@@ -116,8 +116,8 @@ class GMM_PenalizedMLEstimator_LBFGS(GMM_PenalizedMLEstimator):
         Afterwards ``self.message`` holds scipy's reason for stopping (for instance that the
         iteration limit was reached before convergence).
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
             Training data (N = 0 is allowed).
         x_valid_ND : array-like, shape (M, D), optional

@@ -42,8 +42,8 @@ def train_many_runs(
 ):
     """Fit ``estimator_class`` once per (K, seed) pair.
 
-    Args
-    ----
+    Parameters
+    ----------
     estimator_class : type
         GMM_PenalizedMLEstimator_EM or GMM_PenalizedMLEstimator_LBFGS.
     x_train_ND : np.ndarray, shape (N, D)

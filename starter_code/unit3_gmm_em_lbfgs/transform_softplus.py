@@ -26,8 +26,8 @@ import autograd.numpy as ag_np
 def softplus(u):
     """Forward map log(1 + exp(u)), elementwise.
 
-    Args
-    ----
+    Parameters
+    ----------
     u : array-like, any shape
         Unconstrained real values.
 
@@ -43,8 +43,8 @@ def softplus(u):
 def inverse_softplus(s):
     """Inverse map log(exp(s) - 1), elementwise, for s > 0.
 
-    Args
-    ----
+    Parameters
+    ----------
     s : array-like, any shape
         Positive values.
 

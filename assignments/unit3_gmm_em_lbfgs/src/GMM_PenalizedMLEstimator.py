@@ -69,8 +69,8 @@ def per_pixel(total, N, D):
 class GMM_PenalizedMLEstimator:
     """Diagonal Gaussian mixture with a penalty on the standard deviations.
 
-    Args
-    ----
+    Parameters
+    ----------
     K : int
         Number of components.
     D : int
@@ -151,8 +151,8 @@ class GMM_PenalizedMLEstimator:
     def set_params(self, log_pi_K, mu_KD, stddev_KD):
         """Set the parameters after checking them (the arrays are copied).
 
-        Args
-        ----
+        Parameters
+        ----------
         log_pi_K : array-like, shape (K,)
             Log weights: no NaN or +inf, and logsumexp(log_pi_K) = 0 within 1e-8.
         mu_KD : array-like, shape (K, D)
@@ -206,8 +206,8 @@ class GMM_PenalizedMLEstimator:
     def score(self, x_ND):
         """Log likelihood of a data set under the current parameters (no penalty).
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
 
         Returns
@@ -243,8 +243,8 @@ class GMM_PenalizedMLEstimator:
         3. ``stddev_KD = sqrt(m) * (1 + prng.rand(K, D))`` with m = variance_penalty_mode, so
            every initial standard deviation lies between sqrt(m) and 2 sqrt(m).
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
             Training data.
 
@@ -295,8 +295,8 @@ class GMM_PenalizedMLEstimator:
     def record_iteration(self, train_loss, train_score, valid_score, N, N_valid, verbose=False, label="fit"):
         """Append one entry to ``self.history`` and say whether the loss has stopped improving.
 
-        Args
-        ----
+        Parameters
+        ----------
         train_loss : float
             Penalized negative log likelihood of the training data (the quantity being minimized).
         train_score : float
@@ -342,8 +342,8 @@ class GMM_PenalizedMLEstimator:
     def write_history_to_csv(self, path):
         """Write ``self.history`` as a CSV file with one column per key and one row per iteration.
 
-        Args
-        ----
+        Parameters
+        ----------
         path : str or PathLike
             Destination file; its folder is created if needed.
         """

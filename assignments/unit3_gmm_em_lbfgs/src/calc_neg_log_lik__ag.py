@@ -27,8 +27,8 @@ from autograd.scipy.special import logsumexp
 def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
     """Log of weight times density for every example and component (autograd-safe).
 
-    Args
-    ----
+    Parameters
+    ----------
     x_ND : array-like, shape (N, D)
         Data, one example per row (constant: not differentiated).
     log_pi_K : array-like, shape (K,)
@@ -50,8 +50,8 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD):
 def calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD):
     """Negative log likelihood summed over examples (autograd-safe).
 
-    Args
-    ----
+    Parameters
+    ----------
     x_ND : array-like, shape (N, D)
         Data, one example per row.
     log_pi_K : array-like, shape (K,)

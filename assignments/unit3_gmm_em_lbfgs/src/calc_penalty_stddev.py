@@ -27,8 +27,8 @@ import autograd.numpy as ag_np
 def calc_penalty_stddev(stddev_KD, variance_penalty_mode, variance_penalty_spread):
     """Penalty summed over all standard deviations (works on autograd boxes too).
 
-    Args
-    ----
+    Parameters
+    ----------
     stddev_KD : array-like, shape (K, D)
         Standard deviations, all positive.
     variance_penalty_mode : float

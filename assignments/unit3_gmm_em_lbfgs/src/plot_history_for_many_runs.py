@@ -43,8 +43,8 @@ def load_histories(folder):
 def plot_history_for_many_runs(runs, key="valid_score_per_pixel", title=None, ylim=None):
     """Line plots of ``history[key]`` versus iteration, one panel per K, one line per seed.
 
-    Args
-    ----
+    Parameters
+    ----------
     runs : list of dict
         Each with 'K', 'seed' and 'history' (dict of lists with 'iter' and ``key``), as returned
         by train_many_runs or load_histories.

@@ -26,8 +26,8 @@ def show_gmm_as_images(
 ):
     """Top row: every component's mean as an image; bottom row: its standard deviations.
 
-    Args
-    ----
+    Parameters
+    ----------
     log_pi_K : array-like, shape (K,)
     mu_KD : array-like, shape (K, D) with D = image_shape[0] * image_shape[1]
     stddev_KD : array-like, shape (K, D)

@@ -68,8 +68,8 @@ def per_pixel(total, N, D):
 class GMM_PenalizedMLEstimator:
     """Diagonal Gaussian mixture with a penalty on the standard deviations.
 
-    Args
-    ----
+    Parameters
+    ----------
     K : int
         Number of components.
     D : int
@@ -150,8 +150,8 @@ class GMM_PenalizedMLEstimator:
     def set_params(self, log_pi_K, mu_KD, stddev_KD):
         """Set the parameters after checking them (the arrays are copied).
 
-        Args
-        ----
+        Parameters
+        ----------
         log_pi_K : array-like, shape (K,)
             Log weights: no NaN or +inf, and logsumexp(log_pi_K) = 0 within 1e-8.
         mu_KD : array-like, shape (K, D)
@@ -205,8 +205,8 @@ class GMM_PenalizedMLEstimator:
     def score(self, x_ND):
         """Log likelihood of a data set under the current parameters (no penalty).
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
 
         Returns
@@ -242,8 +242,8 @@ class GMM_PenalizedMLEstimator:
         3. ``stddev_KD = sqrt(m) * (1 + prng.rand(K, D))`` with m = variance_penalty_mode, so
            every initial standard deviation lies between sqrt(m) and 2 sqrt(m).
 
-        Args
-        ----
+        Parameters
+        ----------
         x_ND : array-like, shape (N, D)
             Training data.
 
@@ -294,8 +294,8 @@ class GMM_PenalizedMLEstimator:
     def record_iteration(self, train_loss, train_score, valid_score, N, N_valid, verbose=False, label="fit"):
         """Append one entry to ``self.history`` and say whether the loss has stopped improving.
 
-        Args
-        ----
+        Parameters
+        ----------
         train_loss : float
             Penalized negative log likelihood of the training data (the quantity being minimized).
         train_score : float
@@ -341,8 +341,8 @@ class GMM_PenalizedMLEstimator:
     def write_history_to_csv(self, path):
         """Write ``self.history`` as a CSV file with one column per key and one row per iteration.
 
-        Args
-        ----
+        Parameters
+        ----------
         path : str or PathLike
             Destination file; its folder is created if needed.
         """

@@ -32,8 +32,8 @@ from scipy.special import logsumexp
 def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD, x_sq_ND=None):
     """Log of weight times density, for every example and every component.
 
-    Args
-    ----
+    Parameters
+    ----------
     x_ND : array-like, shape (N, D)
         Data, one example per row (N = 0 is allowed).
     log_pi_K : array-like, shape (K,)
@@ -73,8 +73,8 @@ def calc_log_joint_NK(x_ND, log_pi_K, mu_KD, stddev_KD, x_sq_ND=None):
 def calc_neg_log_lik(x_ND, log_pi_K, mu_KD, stddev_KD):
     """Negative log likelihood of a data set, summed over its examples.
 
-    Args
-    ----
+    Parameters
+    ----------
     x_ND : array-like, shape (N, D)
         Data, one example per row.
     log_pi_K : array-like, shape (K,)

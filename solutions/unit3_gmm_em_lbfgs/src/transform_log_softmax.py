@@ -23,8 +23,8 @@ from autograd.scipy.special import logsumexp
 def log_softmax(u_K):
     """Forward map u_K - logsumexp(u_K).
 
-    Args
-    ----
+    Parameters
+    ----------
     u_K : array-like, shape (K,)
         Unconstrained real values.
 
@@ -41,8 +41,8 @@ def log_softmax(u_K):
 def inverse_log_softmax(log_pi_K):
     """One inverse of log_softmax: the representative with logsumexp 0.
 
-    Args
-    ----
+    Parameters
+    ----------
     log_pi_K : array-like, shape (K,)
         Log weights (a -inf entry maps to -inf).
 
