@@ -115,6 +115,28 @@ def test_cgmm_em_never_decreases_the_joint_likelihood(src):
     np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-12)
 
 
+def test_n_init_keeps_the_best_of_its_runs(src):
+    # fit's given loop: n_init k-means starts from one generator, the best final objective kept,
+    # with the parameters of that run (not of the last one)
+    x, y = _data(5)
+    cls = src["ConditionalGMMRegressor"].ConditionalGMMRegressor
+    finals = []
+    rng = np.random.RandomState(1)
+    probe = cls(n_components=4, tol=1e-6, max_iter=200)
+    for _ in range(4):  # the four starts that n_init=4 with random_state=1 makes (best: the third)
+        probe.run_em(x, y, probe.init_responsibilities(x, y, rng))
+        finals.append(probe.history[-1])
+    assert len(set(np.round(finals, 6))) > 1, "the starts should differ on this problem"
+    one = cls(n_components=4, tol=1e-6, max_iter=200, random_state=1).fit(x, y)
+    best = cls(n_components=4, tol=1e-6, max_iter=200, random_state=1, n_init=4).fit(x, y)
+    assert one.history[-1] == finals[0]
+    assert best.history[-1] == max(finals)
+    # the kept parameters are those of the kept history: their objective is its last entry
+    assert best.estep__calc_r_NK(x, y)[1] == pytest.approx(best.history[-1], rel=1e-12)
+    with pytest.raises(ValueError, match="n_init"):
+        cls(n_init=0)
+
+
 def test_empty_component_keeps_its_parameters(src):
     x, y = _data(6, N=20)
     log_pi, mu, cov = _joint(7, K=3)
