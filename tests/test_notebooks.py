@@ -136,3 +136,29 @@ def test_notebook_executes_without_errors(nb_path, tmp_path):
                 )
     assert not errors, "error outputs:\n" + "\n".join(errors)
     assert n_png >= 1, f"{nb_path.name} produced no image/png output"
+
+
+FULL_RUNS = sorted((ROOT / "solutions").glob("*/full_run/*.ipynb"))
+
+
+def test_the_unit5_full_run_is_committed():
+    # the issue asks to see the 25-epoch VAE training in the committed solution, outputs included
+    assert ROOT / "solutions/unit5_density_models/full_run/unit5_density_models.ipynb" in FULL_RUNS
+
+
+@pytest.mark.parametrize(
+    "run_path", FULL_RUNS, ids=[p.relative_to(ROOT / "solutions").as_posix() for p in FULL_RUNS]
+)
+def test_a_full_run_copy_is_the_notebook_it_claims_to_be(run_path):
+    """A committed full-budget run (solutions/<unit>/full_run/) has the code of today's notebook,
+    every code cell executed in order, and no error output: a stale or failed run is refused."""
+    run = nbformat.read(run_path, as_version=4)
+    source = nbformat.read(run_path.parent.parent / run_path.name, as_version=4)
+    run_code = [c.source for c in run.cells if c.cell_type == "code"]
+    assert run_code == [c.source for c in source.cells if c.cell_type == "code"], (
+        f"{run_path.name}: its code differs from the notebook's; run it again at the full budget"
+    )
+    counts = [c.execution_count for c in run.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "the code cells were not run once each, top to bottom"
+    errors = [o for c in run.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, "error outputs: " + "; ".join(_error_text(o) for o in errors)

@@ -20,7 +20,7 @@ from gmmcourse.build.units import UnitSources
 from gmmcourse.errors import UserError
 
 COURSE_DATA = "course_data.py"
-_IGNORED = "['.ipynb_checkpoints','*.pyc','__pycache__','src','*.py','out','DATA_FILES']"
+_IGNORED = "['.ipynb_checkpoints','*.pyc','__pycache__','src','*.py','out','DATA_FILES','full_run']"
 
 
 def run_nbgrader(unit: UnitSources, release_root: Path) -> None:
