@@ -10,7 +10,18 @@ import warnings
 
 import numpy as np
 from gaussian_math import calc_mixture_log_lik_N, sample_mixture
-from sklearn.utils import check_random_state
+
+
+def as_random_state(random_state):
+    """A numpy RandomState from an int, a RandomState or None: the same integer gives the same
+    stream, as with scikit-learn's ``check_random_state``.
+
+    Written out because importing scikit-learn for this one helper takes about two seconds, and
+    the autograder pays them again in every fresh sandboxed worker.
+    """
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    return np.random.RandomState(random_state)
 
 
 def check_xy(X, y=None):
@@ -102,7 +113,7 @@ class ConditionalMixtureRegressor:
         """
         x_NI, y_NO = check_xy(X, y)
         self.n_inputs_ = x_NI.shape[1]
-        rng = check_random_state(self.random_state)  # one generator: each run starts elsewhere
+        rng = as_random_state(self.random_state)  # one generator: each run starts elsewhere
         best_state = None
         for _ in range(self.n_init):
             self.run_em(x_NI, y_NO, self.init_responsibilities(x_NI, y_NO, rng))
@@ -196,5 +207,5 @@ class ConditionalMixtureRegressor:
             raise ValueError(f"n_samples should be a positive integer, got {n_samples!r}")
         ### BEGIN SOLUTION
         log_w_NK, mean_NKO, chol_KOO = self.calc_conditional_mixture(x_NI)
-        return sample_mixture(log_w_NK, mean_NKO, chol_KOO, int(n_samples), check_random_state(random_state))
+        return sample_mixture(log_w_NK, mean_NKO, chol_KOO, int(n_samples), as_random_state(random_state))
         ### END SOLUTION
