@@ -3,6 +3,8 @@
     gmmcourse build [UNIT...]                 generate releases + zips, self-grade, print the table
     gmmcourse check [UNIT...]                 fail when generated files or references are stale
     gmmcourse refs [UNIT...]                  regenerate reference values from the solutions
+    gmmcourse full-run UNIT [--budget full|small] [--threads N] [--out FILE]
+                                              run the solution notebook, keep its outputs
     gmmcourse grade UNIT SUBMISSION [--results FILE]
     gmmcourse grade-all UNIT SUBMISSIONS --out DIR [--jobs N]   a whole class, N at a time
     gmmcourse data build-tops [--out DIR] [--fashion-mnist DIR]
@@ -80,6 +82,19 @@ def _cmd_refs(args) -> int:
     return 0
 
 
+def _cmd_full_run(args) -> int:
+    from gmmcourse.build import full_run
+
+    (unit,) = paths.resolve_units([args.unit])
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    print(f"running the solution notebook of {unit} at the {args.budget} budget ...", flush=True)
+    out = Path(args.out) if args.out else None
+    out = full_run.run(unit, budget=args.budget, threads=args.threads, out=out)
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_grade(args) -> int:
     from gmmcourse.build.package import grade_with_zip
     from gmmcourse.grading import layers, runner
@@ -137,6 +152,25 @@ def _add_unit_commands(sub) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("units", nargs="*", metavar="UNIT")
         p.set_defaults(func=func)
+
+
+def _add_full_run_command(sub) -> None:
+    """Add ``full-run UNIT [--budget full|small] [--threads N] [--out FILE]``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of ``gmmcourse``.
+    """
+    p = sub.add_parser(
+        "full-run",
+        help="run a solution notebook in a kernel and keep its outputs (solutions/UNIT/full_run/)",
+    )
+    p.add_argument("unit", metavar="UNIT")
+    p.add_argument("--budget", choices=("full", "small"), default="full", help="GMMCOURSE_BUDGET")
+    p.add_argument("--threads", metavar="N", type=int, help="BLAS threads (default: one per core)")
+    p.add_argument("--out", metavar="FILE", help="write here (default: solutions/UNIT/full_run/UNIT.ipynb)")
+    p.set_defaults(func=_cmd_full_run)
 
 
 def _add_grade_command(sub) -> None:
@@ -217,6 +251,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gmmcourse", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_unit_commands(sub)
+    _add_full_run_command(sub)
     _add_grade_command(sub)
     _add_grade_all_command(sub)
     _add_data_command(sub)

@@ -9,13 +9,16 @@ requires at least one figure, and keeps every PNG in pytest's ``tmp_path`` for i
 import base64
 import os
 import shutil
-import time
 from pathlib import Path
 
 import nbclient
 import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator
+
+from gmmcourse import cli, paths
+from gmmcourse.build import full_run
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -83,43 +86,20 @@ def test_committed_notebook_is_clean(nb_path):
     MetadataValidator().validate_nb(nb)
 
 
-def _student_folder_with_solution(nb_path: Path, workdir: Path) -> Path:
-    """A copy of the student release with the solution's notebook and src/ put back in.
-
-    Running there proves the notebook works where students run it: its public checks
-    (``grader.check``) find their otter tests and run_public_checks.py beside it.
-    """
-    unit = nb_path.parent.name
-    shutil.copytree(ROOT / "assignments" / unit, workdir)
-    if (nb_path.parent / "src").is_dir():  # the solution's modules over the starter's (course_data stays)
-        shutil.copytree(
-            nb_path.parent / "src",
-            workdir / "src",
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    shutil.copyfile(nb_path, workdir / nb_path.name)
-    return workdir
-
-
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=NOTEBOOK_IDS)
 def test_notebook_executes_without_errors(nb_path, tmp_path):
     """Run every cell in a fresh kernel; no errors, at least one figure (saved to tmp_path)."""
     nb = nbformat.read(nb_path, as_version=4)
-    workdir = _student_folder_with_solution(nb_path, tmp_path / "unit")
+    # where students run it: the release, with the solution's src/ and notebook put back in
+    workdir = full_run.release_with_solution(nb_path, tmp_path / "unit")
     env = dict(
         KERNEL_ENV,
         GMMCOURSE_OUT_DIR=str(tmp_path / "out"),  # notebook outputs stay in tmp_path
     )
-    client = nbclient.NotebookClient(
-        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
-    )
-    start = time.perf_counter()
     try:
-        client.execute(env=env)
+        seconds = full_run.execute(nb, workdir, env, CELL_TIMEOUT_S)
     except nbclient.exceptions.CellExecutionError as exc:
         pytest.fail(f"{nb_path.name} raised while executing:\n{exc}")
-    seconds = time.perf_counter() - start
     print(f"{nb_path.relative_to(ROOT)}: executed in {seconds:.1f} s")
 
     errors = []
@@ -152,13 +132,73 @@ def test_the_unit5_full_run_is_committed():
 def test_a_full_run_copy_is_the_notebook_it_claims_to_be(run_path):
     """A committed full-budget run (solutions/<unit>/full_run/) has the code of today's notebook,
     every code cell executed in order, and no error output: a stale or failed run is refused."""
-    run = nbformat.read(run_path, as_version=4)
-    source = nbformat.read(run_path.parent.parent / run_path.name, as_version=4)
-    run_code = [c.source for c in run.cells if c.cell_type == "code"]
-    assert run_code == [c.source for c in source.cells if c.cell_type == "code"], (
-        f"{run_path.name}: its code differs from the notebook's; run it again at the full budget"
+    assert full_run.stale_problems(run_path) == []
+
+
+def test_stale_problems_refuses_changed_code_skipped_cells_and_errors(tmp_path):
+    run_path = FULL_RUNS[0]
+    source = run_path.parent.parent / run_path.name
+    assert full_run.stale_problems(run_path, source) == []
+    for change in ("code", "count", "error"):
+        nb = nbformat.read(run_path, as_version=4)
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        if change == "code":
+            cell.source += "\nx = 1"
+        elif change == "count":
+            cell.execution_count = 2
+        else:
+            cell.outputs.append(
+                nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])
+            )
+        nbformat.write(nb, tmp_path / f"{change}.ipynb")
+        (problem,) = full_run.stale_problems(tmp_path / f"{change}.ipynb", source)
+        assert {"code": "code differs", "count": "not run once each", "error": "ValueError: boom"}[
+            change
+        ] in problem
+
+
+def test_full_run_command_writes_an_executed_copy(tmp_path):
+    """`gmmcourse full-run` (here at the small budget, on unit 3) writes today's notebook with its
+    outputs behind a note on the run; the copy passes the staleness check."""
+    out = tmp_path / "full_run" / "unit3_gmm_em_lbfgs.ipynb"
+    proc = run_cli("full-run", "unit3", "--budget", "small", "--threads", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "cell " in proc.stdout and f"wrote {out}" in proc.stdout
+    source = ROOT / "solutions" / "unit3_gmm_em_lbfgs" / "unit3_gmm_em_lbfgs.ipynb"
+    assert full_run.stale_problems(out, source) == []
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[0].id == full_run.NOTE_ID and "GMMCOURSE_BUDGET=small" in nb.cells[0].source
+    assert any(o.output_type == "display_data" for c in nb.cells for o in c.get("outputs", []))
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no partial file left
+
+
+def test_full_run_of_a_failing_notebook_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A cell that raises in the kernel: one error line, exit 2, and the old copy stays as it was."""
+    unit = "unit3_gmm_em_lbfgs"
+    solutions = tmp_path / "solutions"
+    shutil.copytree(ROOT / "solutions" / unit, solutions / unit, ignore=shutil.ignore_patterns("__pycache__"))
+    nb = nbformat.read(solutions / unit / f"{unit}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    code[1].source = "raise ValueError('the data folder moved')"
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or c in code[:2]]
+    nbformat.write(nb, solutions / unit / f"{unit}.ipynb")
+    monkeypatch.setattr(paths, "SOLUTIONS_DIR", solutions)
+    out = tmp_path / "old.ipynb"
+    out.write_text("the previous run")
+    assert cli.main(["full-run", unit, "--budget", "small", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "ValueError: the data folder moved" in err and "nothing was written" in err
     )
-    counts = [c.execution_count for c in run.cells if c.cell_type == "code"]
-    assert counts == list(range(1, len(counts) + 1)), "the code cells were not run once each, top to bottom"
-    errors = [o for c in run.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors, "error outputs: " + "; ".join(_error_text(o) for o in errors)
+    assert out.read_text() == "the previous run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.ipynb", "solutions"]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["unit9"], "unknown unit 'unit9'"), (["unit3", "--threads", "0"], "--threads must be at least 1")],
+)
+def test_full_run_bad_arguments_are_one_line(args, needle, capsys):
+    assert cli.main(["full-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err

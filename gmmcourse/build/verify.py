@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 
 from gmmcourse import paths
-from gmmcourse.build import drift, pipeline, progress, strip, units
+from gmmcourse.build import drift, full_run, pipeline, progress, strip, units
 from gmmcourse.build.package import grade_with_zip
 from gmmcourse.build.units import UnitSources
 from gmmcourse.grading import runner
@@ -237,4 +237,7 @@ def check_unit(name: str) -> list[str]:
         progress.step("self-grade through the fresh autograder zip")
         problems += self_grade_problems(self_grade(unit, fresh / "dist" / f"{name}-autograder.zip"))
     progress.step("leaks (solution lines in generated files)")
-    return problems + leak_problems(unit)
+    problems += leak_problems(unit)
+    if full_run.full_run_path(name).exists():  # a committed full-budget run must be today's notebook
+        problems += full_run.stale_problems(full_run.full_run_path(name))
+    return problems
