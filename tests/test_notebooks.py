@@ -164,6 +164,7 @@ def test_full_run_command_writes_an_executed_copy(tmp_path):
     proc = run_cli("full-run", "unit3", "--budget", "small", "--threads", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cell " in proc.stdout and f"wrote {out}" in proc.stdout
+    assert "    | data folder:" in proc.stdout  # what the cells print is shown as they print it
     source = ROOT / "solutions" / "unit3_gmm_em_lbfgs" / "unit3_gmm_em_lbfgs.ipynb"
     assert full_run.stale_problems(out, source) == []
     nb = nbformat.read(out, as_version=4)
@@ -172,24 +173,31 @@ def test_full_run_command_writes_an_executed_copy(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no partial file left
 
 
-def test_full_run_of_a_failing_notebook_writes_nothing(tmp_path, monkeypatch, capsys):
-    """A cell that raises in the kernel: one error line, exit 2, and the old copy stays as it was."""
+FAILURES = {  # a cell's code -> what the one error line must say
+    "raise ValueError('the data folder moved')": "a cell raised ValueError: the data folder moved",
+    "import time\ntime.sleep(60)": "timed out",
+}
+
+
+@pytest.mark.parametrize("failing_code", FAILURES, ids=["raises", "times out"])
+def test_full_run_of_a_failing_notebook_writes_nothing(failing_code, tmp_path, monkeypatch, capsys):
+    """A cell that raises, or outlives the cell timeout, in a real kernel: one error line, exit 2,
+    and the old copy stays as it was."""
     unit = "unit3_gmm_em_lbfgs"
     solutions = tmp_path / "solutions"
     shutil.copytree(ROOT / "solutions" / unit, solutions / unit, ignore=shutil.ignore_patterns("__pycache__"))
     nb = nbformat.read(solutions / unit / f"{unit}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    code[1].source = "raise ValueError('the data folder moved')"
+    code[0].source, code[1].source = "x = 1", failing_code  # quick cells, well inside the timeout
     nb.cells = [c for c in nb.cells if c.cell_type != "code" or c in code[:2]]
     nbformat.write(nb, solutions / unit / f"{unit}.ipynb")
     monkeypatch.setattr(paths, "SOLUTIONS_DIR", solutions)
+    monkeypatch.setattr(full_run, "FULL_RUN_CELL_TIMEOUT_S", 3)
     out = tmp_path / "old.ipynb"
     out.write_text("the previous run")
     assert cli.main(["full-run", unit, "--budget", "small", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert (
-        err.count("\n") == 1 and "ValueError: the data folder moved" in err and "nothing was written" in err
-    )
+    assert err.count("\n") == 1 and FAILURES[failing_code] in err and "nothing was written" in err, err
     assert out.read_text() == "the previous run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.ipynb", "solutions"]
 

@@ -82,7 +82,21 @@ def kernel_env(budget: str, threads: int | None) -> dict[str, str]:
     return env
 
 
-def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell=None) -> float:
+class _EchoingClient(nbclient.NotebookClient):
+    """A NotebookClient that hands each stream the kernel prints to ``echo`` as it arrives.
+
+    A cell that trains for ten minutes then shows its progress lines while it runs.
+    """
+
+    echo = None
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.echo is not None and msg["msg_type"] == "stream":
+            self.echo(msg["content"]["text"])
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell=None, echo=None) -> float:
     """Run every cell of ``nb`` (in place) in a fresh "python3" kernel started in ``workdir``.
 
     Parameters
@@ -97,6 +111,8 @@ def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell
         Seconds one cell may take.
     on_cell : callable, optional
         Called as ``on_cell(index, cell)`` after each cell.
+    echo : callable, optional
+        Called with each piece of text the cells print, as they print it.
 
     Returns
     -------
@@ -108,9 +124,10 @@ def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell
     nbclient.exceptions.CellExecutionError
         A cell raised; ``nb`` holds the outputs so far.
     """
-    client = nbclient.NotebookClient(
+    client = _EchoingClient(
         nb, timeout=cell_timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
     )
+    client.echo = echo
     if on_cell is not None:
         client.on_cell_executed = lambda cell, cell_index, execute_reply: on_cell(cell_index, cell)
     start = time.perf_counter()
@@ -146,7 +163,7 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
     """Run ``unit``'s solution notebook at ``budget`` and write the copy with its outputs.
 
     Nothing is written unless every cell ran without error; the copy replaces the old one in one
-    step. Progress (cell, seconds) goes to stdout.
+    step. Progress goes to stdout: what the cells print, as they print it, and each cell's end.
 
     Parameters
     ----------
@@ -175,19 +192,28 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
         if cell.cell_type == "code":
             print(f"  cell {index:3d} done, {time.perf_counter() - started:7.1f} s so far", flush=True)
 
+    def echo(text):
+        print("".join(f"    | {line}\n" for line in text.splitlines()), end="", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="gmmcourse-full-run-") as tmp:
         workdir = release_with_solution(nb_path, Path(tmp) / unit)
         try:
             env = kernel_env(budget, threads)
-            seconds = execute(executed, workdir, env, FULL_RUN_CELL_TIMEOUT_S, progress)
+            seconds = execute(executed, workdir, env, FULL_RUN_CELL_TIMEOUT_S, progress, echo)
         except nbclient.exceptions.CellExecutionError as exc:
             raised = f"{exc.ename}: {exc.evalue}"  # the kernel's own error, without the colours
             raise UserError(f"{nb_path.name}: a cell raised {raised}; nothing was written") from None
+        except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"{nb_path.name}: {first}; nothing was written") from None
     result = with_outputs(unit, source, executed, seconds, load, {"budget": budget, "threads": threads})
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
-    nbformat.write(result, partial)
-    os.replace(partial, out)
+    try:
+        nbformat.write(result, partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out
 
 
