@@ -7,7 +7,6 @@ requires at least one figure, and keeps every PNG in pytest's ``tmp_path`` for i
 """
 
 import base64
-import os
 import shutil
 from pathlib import Path
 
@@ -25,16 +24,9 @@ NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
 NOTEBOOK_IDS = [nb_path.relative_to(ROOT / "solutions").as_posix() for nb_path in NOTEBOOKS]
 
 # One BLAS thread per kernel: the suite runs in parallel (pytest -n 2), and OpenBLAS threads competing
-# for the same cores can make the notebooks several times slower.
-KERNEL_ENV = dict(
-    os.environ,
-    OMP_NUM_THREADS="1",
-    OPENBLAS_NUM_THREADS="1",
-    MKL_NUM_THREADS="1",
-    # the notebooks' one budget knob: "small" runs every cell on a reduced budget
-    GMMCOURSE_BUDGET="small",
-    GMMCOURSE_DATA=str(ROOT / "data"),
-)
+# for the same cores can make the notebooks several times slower. "small" is the notebooks' one
+# budget knob: every cell runs on a reduced budget.
+KERNEL_ENV = full_run.kernel_env("small", threads=1)
 
 # nbgrader's rule (ClearSolutions): ANY line of ANY cell that contains "BEGIN SOLUTION" opens a solution
 # region, even inside prose, so a cell that merely mentions the marker must be a solution cell too.
