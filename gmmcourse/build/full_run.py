@@ -135,7 +135,7 @@ def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell
     return time.perf_counter() - start
 
 
-def with_outputs(unit: str, source, executed, seconds: float, load: tuple[float, ...], how: dict):
+def with_outputs(unit: str, source, executed, seconds: float, load: tuple[float, ...], budget: str, threads):
     """``source`` (today's notebook of ``unit``) with ``executed``'s outputs, after a note on the run."""
     code = [c for c in executed.cells if c.cell_type == "code"]
     out = copy.deepcopy(source)
@@ -143,11 +143,10 @@ def with_outputs(unit: str, source, executed, seconds: float, load: tuple[float,
         cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
         if "execution" in ran.metadata:  # per-cell start and end times
             cell.metadata["execution"] = ran.metadata["execution"]
-    threads = how["threads"]
     blas = "the libraries' default BLAS threads" if threads is None else f"{threads} BLAS thread(s)"
     note = nbformat.v4.new_markdown_cell(
-        f"*This copy of the solution notebook carries the outputs of one run at the {how['budget']} "
-        f"budget (`GMMCOURSE_BUDGET={how['budget']}`) in a Jupyter kernel on {os.cpu_count()} CPU "
+        f"*This copy of the solution notebook carries the outputs of one run at the {budget} "
+        f"budget (`GMMCOURSE_BUDGET={budget}`) in a Jupyter kernel on {os.cpu_count()} CPU "
         f"core(s), {blas}: "
         f"{seconds / 60:.1f} minutes wall time (load average at the start "
         f"{' '.join(f'{v:.2f}' for v in load)}). It is not released to students; "
@@ -206,7 +205,7 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
         except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"{nb_path.name}: {first}; nothing was written") from None
-    result = with_outputs(unit, source, executed, seconds, load, {"budget": budget, "threads": threads})
+    result = with_outputs(unit, source, executed, seconds, load, budget, threads)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     try:
