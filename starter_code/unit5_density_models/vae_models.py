@@ -29,16 +29,27 @@ def _glorot(rng, fan_in, fan_out, shape):
 
 
 def init_mlp_vae(rng, hidden=512, latent=2):
-    """Random initial parameters of the MLP VAE (Glorot-uniform weights, zero biases)."""
+    """Random initial parameters of the MLP VAE.
+
+    Glorot-uniform weights and zero biases, except in the decoder's first layer (latent -> hidden),
+    whose fan-in is only Z = 2. Glorot would draw its weights from +-sqrt(6 / (Z + H)), about +-0.11,
+    and zero biases would put the kink of every ReLU unit, the line w_h . z + b_h = 0, through z = 0:
+    the decoder would start as a fan of lines through the origin of the latent plane. Weights and
+    biases uniform on +-1 / sqrt(Z) (PyTorch's default for a linear layer) scatter the kinks over the
+    bulk of the prior instead. After 25 epochs this gave a test ELBO about 3 nats higher (the
+    notebook's Question 4 has the numbers); in the conv VAE the same change made the ELBO after 5
+    epochs 2.4 nats worse, so init_conv_vae keeps Glorot.
+    """
     D, H, Z = D_PIXELS, hidden, latent
+    latent_bound = 1.0 / np.sqrt(Z)
     zeros = lambda n: np.zeros(n, dtype=np.float32)  # noqa: E731
     return {
         "enc_W1": _glorot(rng, D, H, (D, H)),
         "enc_b1": zeros(H),
         "enc_W2": _glorot(rng, H, 2 * Z, (H, 2 * Z)),
         "enc_b2": zeros(2 * Z),
-        "dec_W1": _glorot(rng, Z, H, (Z, H)),
-        "dec_b1": zeros(H),
+        "dec_W1": rng.uniform(-latent_bound, latent_bound, size=(Z, H)).astype(np.float32),
+        "dec_b1": rng.uniform(-latent_bound, latent_bound, size=H).astype(np.float32),
         "dec_W2": _glorot(rng, H, D, (H, D)),
         "dec_b2": zeros(D),
     }
