@@ -3,7 +3,7 @@
     gmmcourse build [UNIT...]                 generate releases + zips, self-grade, print the table
     gmmcourse check [UNIT...]                 fail when generated files or references are stale
     gmmcourse refs [UNIT...]                  regenerate reference values from the solutions
-    gmmcourse full-run UNIT [--budget full|small] [--threads N] [--out FILE]
+    gmmcourse full-run UNIT [--budget full|small] [--threads N] [--out FILE] [--text-only]
                                               run the solution notebook, keep its outputs
     gmmcourse grade UNIT SUBMISSION [--results FILE]
     gmmcourse grade-all UNIT SUBMISSIONS --out DIR [--jobs N]   a whole class, N at a time
@@ -88,8 +88,11 @@ def _cmd_full_run(args) -> int:
     (unit,) = paths.resolve_units([args.unit])
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    print(f"running the solution notebook of {unit} at the {args.budget} budget ...", flush=True)
     out = Path(args.out) if args.out else None
+    if args.text_only:
+        print(f"wrote {full_run.refresh_text(unit, out=out)} (today's text, the outputs it had)")
+        return 0
+    print(f"running the solution notebook of {unit} at the {args.budget} budget ...", flush=True)
     out = full_run.run(unit, budget=args.budget, threads=args.threads, out=out)
     print(f"wrote {out}")
     return 0
@@ -155,7 +158,7 @@ def _add_unit_commands(sub) -> None:
 
 
 def _add_full_run_command(sub) -> None:
-    """Add ``full-run UNIT [--budget full|small] [--threads N] [--out FILE]``.
+    """Add ``full-run UNIT [--budget full|small] [--threads N] [--out FILE] [--text-only]``.
 
     Parameters
     ----------
@@ -170,6 +173,11 @@ def _add_full_run_command(sub) -> None:
     p.add_argument("--budget", choices=("full", "small"), default="full", help="GMMCOURSE_BUDGET")
     p.add_argument("--threads", metavar="N", type=int, help="BLAS threads (default: one per core)")
     p.add_argument("--out", metavar="FILE", help="write here (default: solutions/UNIT/full_run/UNIT.ipynb)")
+    p.add_argument(
+        "--text-only",
+        action="store_true",
+        help="do not run: put today's markdown into the copy, whose code and src/ must be unchanged",
+    )
     p.set_defaults(func=_cmd_full_run)
 
 

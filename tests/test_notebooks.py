@@ -127,15 +127,18 @@ def test_a_full_run_copy_is_the_notebook_it_claims_to_be(run_path):
     assert full_run.stale_problems(run_path) == []
 
 
-def test_stale_problems_refuses_changed_code_skipped_cells_and_errors(tmp_path):
+def test_stale_problems_refuses_changed_code_text_modules_skipped_cells_and_errors(tmp_path):
     run_path = FULL_RUNS[0]
-    source = run_path.parent.parent / run_path.name
+    unit_dir = run_path.parent.parent
+    source = unit_dir / run_path.name
     assert full_run.stale_problems(run_path, source) == []
-    for change in ("code", "count", "error"):
+    for change in ("code", "text", "count", "error"):
         nb = nbformat.read(run_path, as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "code")
         if change == "code":
             cell.source += "\nx = 1"
+        elif change == "text":
+            next(c for c in nb.cells[1:] if c.cell_type == "markdown").source += " (an older answer)"
         elif change == "count":
             cell.execution_count = 2
         else:
@@ -144,9 +147,21 @@ def test_stale_problems_refuses_changed_code_skipped_cells_and_errors(tmp_path):
             )
         nbformat.write(nb, tmp_path / f"{change}.ipynb")
         (problem,) = full_run.stale_problems(tmp_path / f"{change}.ipynb", source)
-        assert {"code": "code differs", "count": "not run once each", "error": "ValueError: boom"}[
-            change
-        ] in problem
+        assert {
+            "code": "code differs",
+            "text": "text differs",
+            "count": "not run once each",
+            "error": "ValueError: boom",
+        }[change] in problem
+    # a module in src/ changed after the run: its outputs no longer stand
+    today = tmp_path / unit_dir.name
+    shutil.copytree(unit_dir / "src", today / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(source, today / source.name)
+    assert full_run.stale_problems(run_path, today / source.name) == []
+    with open(sorted((today / "src").glob("*.py"))[0], "a") as module:
+        module.write("\nCHANGED = True\n")
+    (problem,) = full_run.stale_problems(run_path, today / source.name)
+    assert "not run with today's" in problem
 
 
 def test_full_run_command_writes_an_executed_copy(tmp_path):
@@ -163,6 +178,24 @@ def test_full_run_command_writes_an_executed_copy(tmp_path):
     assert nb.cells[0].id == full_run.NOTE_ID and "GMMCOURSE_BUDGET=small" in nb.cells[0].source
     assert any(o.output_type == "display_data" for c in nb.cells for o in c.get("outputs", []))
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no partial file left
+
+    # --text-only puts today's text back into a copy whose answers are older, keeping its outputs
+    outputs = [c.outputs for c in nb.cells if c.cell_type == "code"]
+    next(c for c in nb.cells[1:] if c.cell_type == "markdown").source += " (an older answer)"
+    nbformat.write(nb, out)
+    assert "text differs" in " ".join(full_run.stale_problems(out, source))
+    proc = run_cli("full-run", "unit3", "--text-only", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    refreshed = nbformat.read(out, as_version=4)
+    assert full_run.stale_problems(out, source) == []
+    assert [c.outputs for c in refreshed.cells if c.cell_type == "code"] == outputs
+    assert refreshed.cells[0] == nb.cells[0]  # the note on the run stays
+    # ... but refuses one whose code is not today's: its outputs would not stand
+    next(c for c in refreshed.cells if c.cell_type == "code").source += "\nx = 1"
+    nbformat.write(refreshed, out)
+    proc = run_cli("full-run", "unit3", "--text-only", "--out", str(out))
+    assert proc.returncode == 2 and "code differs" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 FAILURES = {  # a cell's code -> what the one error line must say

@@ -7,12 +7,15 @@ students' own. The test suite does this at the small budget (``GMMCOURSE_BUDGET=
 ``gmmcourse full-run UNIT`` does it at the full budget and writes
 ``solutions/<unit>/full_run/<unit>.ipynb``: today's solution notebook with that run's outputs and a
 first cell that says how long the run took. The copy is never released; :func:`stale_problems`
-(run by ``gmmcourse check`` and the tests) refuses one whose code is not today's notebook's.
+(run by ``gmmcourse check`` and the tests) refuses one whose code, text or ``src/`` modules are not
+today's. ``gmmcourse full-run UNIT --text-only`` puts today's text into a copy whose code and
+modules are unchanged, without running it again (answers quote the numbers of the run).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import shutil
 import tempfile
@@ -26,12 +29,26 @@ from gmmcourse import paths
 from gmmcourse.errors import UserError
 
 NOTE_ID = "full-run-note"  # the id of the first cell of a full-run copy, the one that describes it
+SRC_DIGEST_KEY = "gmmcourse_src_sha256"  # in the note cell's metadata: the modules the run used
 FULL_RUN_CELL_TIMEOUT_S = 4 * 3600  # a unit 5 VAE cell trains for about 10 minutes
 
 
 def full_run_path(unit: str) -> Path:
     """Where the full-budget run of ``unit``'s solution notebook is committed."""
     return paths.SOLUTIONS_DIR / unit / "full_run" / f"{unit}.ipynb"
+
+
+def src_digest(solution_dir: Path) -> str:
+    """Return the SHA-256 of the names and bytes of the ``*.py`` files in ``solution_dir/src``.
+
+    Those are the modules a run imports: a full-run copy keeps their digest, to tell that they
+    changed after it was made.
+    """
+    digest = hashlib.sha256()
+    src = solution_dir / "src"
+    for path in sorted(src.glob("*.py")) if src.is_dir() else []:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def release_with_solution(nb_path: Path, workdir: Path) -> Path:
@@ -135,14 +152,26 @@ def execute(nb, workdir: Path, env: dict[str, str], cell_timeout: float, on_cell
     return time.perf_counter() - start
 
 
-def with_outputs(unit: str, source, executed, seconds: float, load: tuple[float, ...], budget: str, threads):
-    """``source`` (today's notebook of ``unit``) with ``executed``'s outputs, after a note on the run."""
-    code = [c for c in executed.cells if c.cell_type == "code"]
+def _outputs_into(source, executed):
+    """Return a copy of notebook ``source`` whose code cells carry the outputs of ``executed``'s."""
     out = copy.deepcopy(source)
+    code = [c for c in executed.cells if c.cell_type == "code"]
     for cell, ran in zip([c for c in out.cells if c.cell_type == "code"], code, strict=True):
         cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
         if "execution" in ran.metadata:  # per-cell start and end times
             cell.metadata["execution"] = ran.metadata["execution"]
+    return out
+
+
+def with_outputs(
+    unit: str, source, executed, seconds: float, load: tuple[float, ...], budget: str, threads, digest: str
+):
+    """Return ``source`` (today's notebook of ``unit``) with ``executed``'s outputs, after a note.
+
+    The note says how the run went; its metadata keeps ``digest``, the :func:`src_digest` of the
+    modules the run imported.
+    """
+    out = _outputs_into(source, executed)
     blas = "the libraries' default BLAS threads" if threads is None else f"{threads} BLAS thread(s)"
     note = nbformat.v4.new_markdown_cell(
         f"*This copy of the solution notebook carries the outputs of one run at the {budget} "
@@ -151,10 +180,40 @@ def with_outputs(unit: str, source, executed, seconds: float, load: tuple[float,
         f"{seconds / 60:.1f} minutes wall time (load average at the start "
         f"{' '.join(f'{v:.2f}' for v in load)}). It is not released to students; "
         f"`gmmcourse full-run {unit}` makes it again, and `gmmcourse check` refuses a "
-        f"copy whose code is not today's notebook's.*"
+        f"copy whose code, text or modules are not today's.*"
     )
     note.id = NOTE_ID
+    note.metadata[SRC_DIGEST_KEY] = digest
     out.cells.insert(0, note)
+    return out
+
+
+def _write_atomically(nb, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        nbformat.write(nb, partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def refresh_text(unit: str, out: Path | None = None) -> Path:
+    """Put the text (markdown cells) of today's notebook into the full-run copy of ``unit``.
+
+    Allowed only when the copy's code and modules are today's, so its outputs still stand.
+    """
+    nb_path = paths.SOLUTIONS_DIR / unit / f"{unit}.ipynb"
+    out = out or full_run_path(unit)
+    if not out.exists():
+        raise UserError(f"{out} does not exist; run `gmmcourse full-run {unit}` first")
+    problems = [p for p in stale_problems(out, nb_path) if "text differs" not in p]
+    if problems:
+        raise UserError(f"{problems[0]} (--text-only keeps a copy's outputs only when they still stand)")
+    old = nbformat.read(out, as_version=4)
+    result = _outputs_into(nbformat.read(nb_path, as_version=4), old)
+    result.cells.insert(0, old.cells[0])
+    _write_atomically(result, out)
     return out
 
 
@@ -183,6 +242,7 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
     nb_path = paths.SOLUTIONS_DIR / unit / f"{unit}.ipynb"
     out = out or full_run_path(unit)
     source = nbformat.read(nb_path, as_version=4)
+    digest = src_digest(nb_path.parent)
     executed = copy.deepcopy(source)
     load = os.getloadavg()
     started = time.perf_counter()
@@ -205,32 +265,39 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
         except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"{nb_path.name}: {first}; nothing was written") from None
-    result = with_outputs(unit, source, executed, seconds, load, budget, threads)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        nbformat.write(result, partial)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    _write_atomically(with_outputs(unit, source, executed, seconds, load, budget, threads, digest), out)
     return out
 
 
 def stale_problems(run_path: Path, source_path: Path | None = None) -> list[str]:
     """Why a full-run copy cannot stand for today's notebook (empty: it can).
 
-    It must have the code of ``source_path`` (default: the notebook beside its ``full_run``
-    folder), every code cell run once, top to bottom, and no error output.
+    It must have the code and text of ``source_path`` (default: the notebook beside its ``full_run``
+    folder), have been run with today's ``src/`` modules beside that notebook, have every code cell
+    run once, top to bottom, and have no error output.
     """
+    source_path = source_path or run_path.parent.parent / run_path.name
     run_nb = nbformat.read(run_path, as_version=4)
-    source = nbformat.read(source_path or run_path.parent.parent / run_path.name, as_version=4)
+    source = nbformat.read(source_path, as_version=4)
     name = run_path.relative_to(paths.REPO_ROOT) if run_path.is_relative_to(paths.REPO_ROOT) else run_path
+    unit = source_path.parent.name
+    note = run_nb.cells[0] if run_nb.cells and run_nb.cells[0].get("id") == NOTE_ID else None
+    body = [c for c in run_nb.cells if c is not note]
+
+    def sources(cells, kind):
+        return [c.source for c in cells if c.cell_type == kind]
+
     problems = []
-    if [c.source for c in run_nb.cells if c.cell_type == "code"] != [
-        c.source for c in source.cells if c.cell_type == "code"
-    ]:
-        unit = run_path.parent.parent.name
+    if sources(body, "code") != sources(source.cells, "code"):
         problems.append(f"{name}: its code differs from the notebook's; run `gmmcourse full-run {unit}`")
+    if note is None or note.metadata.get(SRC_DIGEST_KEY) != src_digest(source_path.parent):
+        problems.append(
+            f"{name}: it was not run with today's {unit}/src modules; run `gmmcourse full-run {unit}`"
+        )
+    if sources(body, "markdown") != sources(source.cells, "markdown"):
+        problems.append(
+            f"{name}: its text differs from the notebook's; run `gmmcourse full-run {unit} --text-only`"
+        )
     counts = [c.execution_count for c in run_nb.cells if c.cell_type == "code"]
     if counts != list(range(1, len(counts) + 1)):
         problems.append(f"{name}: the code cells were not run once each, top to bottom")
