@@ -42,7 +42,6 @@ from gmmcourse.grading.spec import (
     SpecError,
     Submission,
     Test,
-    Within,
     reference_key,
 )
 
@@ -683,8 +682,9 @@ def same_reference(a: np.ndarray, b: np.ndarray) -> bool:
 def unused_reference_keys(tests: list[Test]) -> set[str]:
     """Return the reference keys that grading never reads.
 
-    An output compared by :class:`~gmmcourse.grading.spec.Within` is graded by its range alone, so
-    its stored value only documents what the solution gave. Such a value may move with the BLAS
+    An output whose comparison does not use its reference (``Compare.uses_reference`` is False:
+    :class:`~gmmcourse.grading.spec.Within`, graded by its range alone) keeps a stored value that only
+    documents what the solution gave. Such a value may move with the BLAS
     thread count or the CPU (e.g. after 20 L-BFGS steps) without the references being stale.
 
     Parameters
@@ -702,7 +702,7 @@ def unused_reference_keys(tests: list[Test]) -> set[str]:
         for test in tests
         for case in test.cases
         for name, compare in case.expect.items()
-        if isinstance(compare, Within)
+        if not compare.uses_reference
     }
 
 

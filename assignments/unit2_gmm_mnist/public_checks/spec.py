@@ -22,7 +22,7 @@ students see what is checked, and is worth nothing; every test needs at least on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -171,7 +171,13 @@ class Mismatch:
 
 
 class Compare:
-    """Decides whether one returned value matches its reference."""
+    """Decides whether one returned value matches its reference.
+
+    ``uses_reference`` is False for a comparison that never reads the reference (its stored value
+    only documents what the solution gave, and may move without the references being stale).
+    """
+
+    uses_reference: ClassVar[bool] = True
 
     def __call__(self, got: Any, ref: np.ndarray) -> Mismatch | None:  # pragma: no cover - interface
         """Compare one returned value with its reference.
@@ -277,6 +283,7 @@ class Within(Compare):
 
     low: float = -np.inf
     high: float = np.inf
+    uses_reference: ClassVar[bool] = False
 
     def __call__(self, got, ref):
         """Check that ``got`` lies in ``[low, high]`` (``ref`` unused); see :meth:`Compare.__call__`."""
