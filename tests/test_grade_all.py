@@ -403,6 +403,8 @@ def test_ctrl_c_ends_the_sandboxes_and_leaves_no_half_written_file(lab, autograd
     for n in range(4):
         shutil.copytree(SRC, folder / f"student{n}", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "out"
+    earlier = set(lab.tmp.glob("gmmcourse-sandbox-*"))  # an earlier test's, being removed: not ours
+    started = time.monotonic()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -425,13 +427,17 @@ def test_ctrl_c_ends_the_sandboxes_and_leaves_no_half_written_file(lab, autograd
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(lab.tmp.glob("gmmcourse-sandbox-*")) and time.monotonic() < deadline:
+    while not set(lab.tmp.glob("gmmcourse-sandbox-*")) - earlier and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # workers are running
     assert proc.poll() is None, "the batch ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
+    interrupted_after = time.monotonic() - started
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr[-2000:]
+    assert proc.returncode == 130, (
+        f"SIGINT {interrupted_after:.1f} s after the start, {len(earlier)} earlier sandbox(es); "
+        f"stdout {stdout[-1000:]!r}; stderr {stderr[-1000:]!r}"
+    )
     assert "interrupted: stopping" in stderr and "run the same command again" in stderr
     assert not (out / "scores.csv").exists()
     for file in (out / "results").iterdir():
