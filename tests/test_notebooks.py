@@ -196,6 +196,10 @@ def test_full_run_command_writes_an_executed_copy(tmp_path):
     proc = run_cli("full-run", "unit3", "--text-only", "--out", str(out))
     assert proc.returncode == 2 and "code differs" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    out.write_text('{"cells": [')  # a truncated copy
+    proc = run_cli("full-run", "unit3", "--text-only", "--out", str(out))
+    assert proc.returncode == 2 and "not a readable notebook" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 FAILURES = {  # a cell's code -> what the one error line must say

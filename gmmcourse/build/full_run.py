@@ -47,7 +47,8 @@ def src_digest(solution_dir: Path) -> str:
     digest = hashlib.sha256()
     src = solution_dir / "src"
     for path in sorted(src.glob("*.py")) if src.is_dir() else []:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        # line ends as LF, so that a checkout with CRLF line ends (git's autocrlf) digests the same
+        digest.update(path.name.encode() + b"\0" + path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return digest.hexdigest()
 
 
@@ -207,7 +208,11 @@ def refresh_text(unit: str, out: Path | None = None) -> Path:
     out = out or full_run_path(unit)
     if not out.exists():
         raise UserError(f"{out} does not exist; run `gmmcourse full-run {unit}` first")
-    problems = [p for p in stale_problems(out, nb_path) if "text differs" not in p]
+    try:
+        problems = [p for p in stale_problems(out, nb_path) if "text differs" not in p]
+    except (ValueError, nbformat.ValidationError) as exc:  # NotJSONError is a ValueError
+        unreadable = f"{out} is not a readable notebook ({type(exc).__name__})"
+        raise UserError(f"{unreadable}; run `gmmcourse full-run {unit}`") from None
     if problems:
         raise UserError(f"{problems[0]} (--text-only keeps a copy's outputs only when they still stand)")
     old = nbformat.read(out, as_version=4)
