@@ -397,6 +397,15 @@ def test_a_changed_submission_is_graded_again(graded, lab, autograder_zip, tmp_p
 # --------------------------------------------------------------------------- Ctrl-C
 
 
+# `gmmcourse ...` with SIGINT at its default, as a shell starts a command in the foreground. A shell
+# without job control starts a background job with SIGINT ignored (POSIX), e.g. `(pytest &)` in a
+# script, and grade-all then keeps ignoring it, as a program should; this test is about Ctrl-C.
+AS_IN_THE_FOREGROUND = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('gmmcourse.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_ctrl_c_ends_the_sandboxes_and_leaves_no_half_written_file(lab, autograder_zip, tmp_path):
     folder = tmp_path / "class"
     folder.mkdir()
@@ -408,8 +417,8 @@ def test_ctrl_c_ends_the_sandboxes_and_leaves_no_half_written_file(lab, autograd
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "gmmcourse.cli",
+            "-c",
+            AS_IN_THE_FOREGROUND,
             "grade-all",
             UNIT,
             str(folder),
