@@ -209,7 +209,7 @@ def refresh_text(unit: str, out: Path | None = None) -> Path:
     if not out.exists():
         raise UserError(f"{out} does not exist; run `gmmcourse full-run {unit}` first")
     try:
-        problems = [p for p in stale_problems(out, nb_path) if "text differs" not in p]
+        problems = stale_problems(out, nb_path, text=False)
     except (ValueError, nbformat.ValidationError) as exc:  # NotJSONError is a ValueError
         unreadable = f"{out} is not a readable notebook ({type(exc).__name__})"
         raise UserError(f"{unreadable}; run `gmmcourse full-run {unit}`") from None
@@ -274,12 +274,13 @@ def run(unit: str, *, budget: str = "full", threads: int | None = None, out: Pat
     return out
 
 
-def stale_problems(run_path: Path, source_path: Path | None = None) -> list[str]:
+def stale_problems(run_path: Path, source_path: Path | None = None, *, text: bool = True) -> list[str]:
     """Why a full-run copy cannot stand for today's notebook (empty: it can).
 
     It must have the code and text of ``source_path`` (default: the notebook beside its ``full_run``
     folder), have been run with today's ``src/`` modules beside that notebook, have every code cell
-    run once, top to bottom, and have no error output.
+    run once, top to bottom, and have no error output. ``text=False`` leaves the text unchecked
+    (what ``--text-only`` is about to replace).
     """
     source_path = source_path or run_path.parent.parent / run_path.name
     run_nb = nbformat.read(run_path, as_version=4)
@@ -299,7 +300,7 @@ def stale_problems(run_path: Path, source_path: Path | None = None) -> list[str]
         problems.append(
             f"{name}: it was not run with today's {unit}/src modules; run `gmmcourse full-run {unit}`"
         )
-    if sources(body, "markdown") != sources(source.cells, "markdown"):
+    if text and sources(body, "markdown") != sources(source.cells, "markdown"):
         problems.append(
             f"{name}: its text differs from the notebook's; run `gmmcourse full-run {unit} --text-only`"
         )
