@@ -97,6 +97,22 @@ def test_graded_function_may_use_matplotlib_with_agg():
     assert proc.returncode == 0 and proc.stdout.strip() == "3", proc.stderr
 
 
+def test_imports_only_the_experiments_use_are_not_run():
+    module = notebook_source.to_module(
+        _notebook(
+            "import numpy as np\nimport no_such_plotting as plotting\nfrom no_such_stats.dist import check\n"
+            "from math import *\nimport os.path",
+            "def f(x):\n    return np.sqrt(x) + floor(0.5)",  # floor comes from the star import
+            "plotting.show(f(4.0))\ncheck(f)",
+        ),
+        "nb.ipynb",
+    )
+    assert "no_such_plotting" not in module.source and "no_such_stats" not in module.source
+    assert "import os.path" not in module.source
+    assert "from math import *" in module.source and "import numpy as np" in module.source
+    assert _load(module.source)["f"](4.0) == 2.0
+
+
 def test_cell_magic_time_keeps_its_definitions():
     module = notebook_source.to_module(_notebook("%%time\ndef g(x):\n    return x + 1"), "nb.ipynb")
     assert _load(module.source)["g"](1) == 2

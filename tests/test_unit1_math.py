@@ -1,7 +1,7 @@
 """Unit 1 solution math, checked against deliberately naive versions of the same quantities.
 
 The graded functions live in the solution notebook. They are loaded exactly as the grader sees them:
-``gmmcourse.grading.notebook_source.to_module`` keeps the imports, definitions and the constants those
+``gmmcourse.grading.notebook_source.to_module`` keeps the definitions and the constants and imports those
 need, and the notebook's tools (otter, matplotlib) are not importable, as in the grading sandbox; so
 no data is loaded and nothing slow runs here.
 """
