@@ -17,7 +17,15 @@ import pytest
 
 from gmmcourse import paths
 from gmmcourse.grading import runner
-from tests.mutation_support import build_zip, copy_src, lost_points, replace_once, replace_region, scores
+from tests.mutation_support import (
+    build_zip,
+    copy_src,
+    lost_points,
+    replace_once,
+    replace_region,
+    scores,
+    scores_on,
+)
 
 UNIT = "unit3_gmm_em_lbfgs"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
@@ -465,12 +473,14 @@ def autograder_zip(tmp_path_factory):
 
 
 @pytest.mark.parametrize("batch", BATCHES, ids=[",".join(str(i) for i in b) for b in BATCHES])
-def test_bugs_lose_points(autograder_zip, tmp_path, batch):
+def test_bugs_lose_points(autograder_zip, tmp_path, monkeypatch, batch):
+    """Graded through the zip on the batch's target tests only: what is asserted is that each bug
+    loses points in its own test (the alternatives below are graded on every test)."""
     sub = copy_src(UNIT, tmp_path)
     for i in batch:
         name, file, _, old, new, _ = BUGS[i]
         (sub / file).write_text(replace_once((sub / file).read_text(), old, new, f"{file} ({name})"))
-    lost = lost_points(scores(autograder_zip, sub))
+    lost = lost_points(scores_on(autograder_zip, sub, {BUGS[i][5] for i in batch}, monkeypatch))
     missed = [BUGS[i][0] for i in batch if BUGS[i][5] not in lost]
     assert not missed, f"these bugs earned full marks in their own test: {missed}"
 

@@ -1,8 +1,9 @@
 """Unit 5's autograder against realistic student bugs and correct-but-different answers.
 
 Each mutant is the instructor solution with one edit (an exact snippet, so a change to the solution
-that removes the snippet fails loudly here). Every bug must lose points; every alternative correct
-implementation must earn full marks. Grading goes through the built autograder zip, as on Gradescope.
+that removes the snippet fails loudly here). Every bug must lose points on the tests of the file it
+edits; every alternative correct implementation must earn full marks on every test. Grading goes
+through the built autograder zip, as on Gradescope.
 """
 
 import zipfile
@@ -11,7 +12,15 @@ import pytest
 
 from gmmcourse import paths
 from gmmcourse.grading import runner
-from tests.mutation_support import build_zip, copy_src, lost_points, replace_once, replace_region, scores
+from tests.mutation_support import (
+    build_zip,
+    copy_src,
+    lost_points,
+    replace_once,
+    replace_region,
+    scores,
+    scores_on,
+)
 
 UNIT = "unit5_density_models"
 SRC = paths.SOLUTIONS_DIR / UNIT / "src"
@@ -199,16 +208,34 @@ ALTERNATIVES = [
 ]
 
 
+# The tests whose probes call each file: a bug is graded on these only (so the suite stays cheap);
+# the correct alternatives are graded on every test.
+TESTS_OF = {
+    "vae_objective.py": ["gaussian_kl_N", "bernoulli_log_lik_N", "sample_z_NZ", "batch_elbo"],
+    "layers.py": ["dense", "conv2d", "conv_transpose2d"],
+    "adam.py": ["adam_step"],
+    "ppca.py": ["fit_ppca", "ppca_log_lik_N", "ppca_posterior_mean"],
+    "gmm_full_em.py": ["estep__calc_r_NK", "mstep__update_params", "fit_gmm"],
+}
+
+
+def test_every_test_is_some_files_test():
+    tests = [t.name for t in runner.load_unit(paths.AUTOGRADER_DIR / UNIT).tests]
+    assert sorted(name for names in TESTS_OF.values() for name in names) == sorted(tests)
+    assert {file for _, file, _, _ in BUGS} <= set(TESTS_OF)
+
+
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory):
     return build_zip(UNIT, tmp_path_factory.mktemp("zip"))
 
 
 @pytest.mark.parametrize("name, file, old, new", BUGS, ids=[b[0] for b in BUGS])
-def test_bug_loses_points(autograder_zip, tmp_path, name, file, old, new):
+def test_bug_loses_points(autograder_zip, tmp_path, monkeypatch, name, file, old, new):
     sub = copy_src(UNIT, tmp_path)
     (sub / file).write_text(replace_once((sub / file).read_text(), old, new, file))
-    assert lost_points(scores(autograder_zip, sub)), f"the bug {name!r} earned full marks"
+    lost = lost_points(scores_on(autograder_zip, sub, TESTS_OF[file], monkeypatch))
+    assert lost, f"the bug {name!r} earned full marks on {TESTS_OF[file]}"
 
 
 @pytest.mark.parametrize("name, edits", ALTERNATIVES, ids=[a[0] for a in ALTERNATIVES])
