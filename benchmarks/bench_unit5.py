@@ -11,6 +11,8 @@
 - MLP VAE (784-512-2, float32, batch 128) and conv VAE (the unit's architecture): the seconds of
   ``--batches`` training steps (value and gradient of the batch ELBO by autograd, then an Adam step),
   EXTRAPOLATED to one epoch of 60 000 images (469 batches); the script says so in its output.
+- One MLP step taken apart: its five large matrix products as bare numpy calls (the floor), the
+  ELBO's value, its value and gradient by autograd, and the Adam step.
 - conv2d and conv_transpose2d of the conv VAE's layers on one batch of 128 images: the solution's
   im2col (0/1 selection matrices and one matrix product) against a plain implementation with a
   Python loop over output pixels (conv) or input pixels (transposed conv), checked to agree.
@@ -77,6 +79,56 @@ def time_training(args, train_u8) -> None:
             f"{kind:4s} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
             f"{batches_per_epoch} batches) {seconds / args.batches * batches_per_epoch:7.1f} s"
         )
+
+
+def mlp_step_breakdown(args, train_u8) -> None:
+    """Where one MLP VAE training step goes: the matrix products alone against autograd and Adam.
+
+    A step has five products of size 128 x 512 x 784: two in the forward pass (the first encoder
+    layer, the last decoder layer) and three in the backward pass (the input and weight gradients
+    of the last decoder layer, the weight gradient of the first encoder layer; the images need no
+    gradient). The layers to and from the 2-d latent are cheap. Timed here as bare numpy products,
+    the five are a floor that no implementation of this model goes under on this machine.
+    """
+    import autograd
+    import numpy as np
+    import vae_models
+    from adam import adam_step
+    from vae_objective import batch_elbo
+
+    rng = np.random.default_rng(0)
+    x = (train_u8.reshape(-1, 784)[:BATCH] / 255.0).astype(np.float32)
+    params = vae_models.init_mlp_vae(rng, hidden=512)
+    encode, decode = vae_models.encode_mlp, vae_models.decode_mlp
+    loss_grad = autograd.value_and_grad(lambda p: -batch_elbo(p, x, rng, encode, decode))
+    h = rng.random((BATCH, 512), dtype=np.float32)
+    g = rng.random((BATCH, 784), dtype=np.float32)
+    W1, W2 = params["enc_W1"], params["dec_W2"]
+
+    def products():
+        return x @ W1, h @ W2, g @ W2.T, h.T @ g, x.T @ h
+
+    _, grads = loss_grad(params)
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    n = 20  # calls per timing: the first calls of a process are slower (memory not yet reused)
+    times = {
+        name: best(lambda f=f: [f() for _ in range(n)], args.repeats) / n * 1e3
+        for name, f in (
+            ("products", products),
+            ("value", lambda: batch_elbo(params, x, rng, encode, decode)),
+            ("value+grad", lambda: loss_grad(params)),
+            ("adam", lambda: adam_step(params, grads, m, v, 1)),
+        )
+    }
+    floor = times["products"]
+    print(
+        f"MLP VAE step (batch {BATCH}): its five 128x512x784 products alone {floor:.1f} ms; "
+        f"ELBO value {times['value']:.1f} ms; value and gradient by autograd {times['value+grad']:.1f} ms; "
+        f"Adam step {times['adam']:.1f} ms; one epoch at this rate "
+        f"{(times['value+grad'] + times['adam']) * 469 / 1e3:.1f} s (of which the products "
+        f"{floor * 469 / 1e3:.1f} s)"
+    )
 
 
 def loop_conv2d(xb, W, b, stride, padding):
@@ -224,6 +276,7 @@ def main() -> None:
     ppca_rows(train_u8, test_u8)
     gmm_rows(train_u8, test_u8, args.gmm_train, args.gmm_k)
     time_training(args, train_u8)
+    mlp_step_breakdown(args, train_u8)
     time_layers(args)
 
 
