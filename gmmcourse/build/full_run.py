@@ -208,15 +208,18 @@ def refresh_text(unit: str, out: Path | None = None) -> Path:
     out = out or full_run_path(unit)
     if not out.exists():
         raise UserError(f"{out} does not exist; run `gmmcourse full-run {unit}` first")
-    try:
-        problems = stale_problems(out, nb_path, text=False)
-    except (ValueError, nbformat.ValidationError) as exc:  # NotJSONError is a ValueError
-        unreadable = f"{out} is not a readable notebook ({type(exc).__name__})"
-        raise UserError(f"{unreadable}; run `gmmcourse full-run {unit}`") from None
+    notebooks = []
+    for path in (out, nb_path):
+        try:
+            notebooks.append(nbformat.read(path, as_version=4))
+        except (ValueError, nbformat.ValidationError) as exc:  # NotJSONError is a ValueError
+            unreadable = f"{path} is not a readable notebook ({type(exc).__name__})"
+            raise UserError(f"{unreadable}; run `gmmcourse full-run {unit}`") from None
+    old, today = notebooks
+    problems = _problems(old, today, out, nb_path, text=False)
     if problems:
         raise UserError(f"{problems[0]} (--text-only keeps a copy's outputs only when they still stand)")
-    old = nbformat.read(out, as_version=4)
-    result = _outputs_into(nbformat.read(nb_path, as_version=4), old)
+    result = _outputs_into(today, old)
     result.cells.insert(0, old.cells[0])
     _write_atomically(result, out)
     return out
@@ -285,6 +288,11 @@ def stale_problems(run_path: Path, source_path: Path | None = None, *, text: boo
     source_path = source_path or run_path.parent.parent / run_path.name
     run_nb = nbformat.read(run_path, as_version=4)
     source = nbformat.read(source_path, as_version=4)
+    return _problems(run_nb, source, run_path, source_path, text=text)
+
+
+def _problems(run_nb, source, run_path: Path, source_path: Path, *, text: bool) -> list[str]:
+    """:func:`stale_problems` on notebooks already read (``run_nb`` from ``run_path``)."""
     name = run_path.relative_to(paths.REPO_ROOT) if run_path.is_relative_to(paths.REPO_ROOT) else run_path
     unit = source_path.parent.name
     note = run_nb.cells[0] if run_nb.cells and run_nb.cells[0].get("id") == NOTE_ID else None
