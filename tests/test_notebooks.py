@@ -202,6 +202,19 @@ def test_full_run_command_writes_an_executed_copy(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_text_only_with_an_unreadable_solution_notebook_is_one_error(tmp_path, monkeypatch):
+    unit = "unit3_gmm_em_lbfgs"
+    (tmp_path / "solutions" / unit).mkdir(parents=True)
+    (tmp_path / "solutions" / unit / f"{unit}.ipynb").write_text('{"cells": [')
+    copy = tmp_path / "copy.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), copy)
+    before = copy.read_bytes()
+    monkeypatch.setattr(paths, "SOLUTIONS_DIR", tmp_path / "solutions")
+    with pytest.raises(cli.UserError, match=f"{unit}.ipynb is not a readable notebook"):
+        full_run.refresh_text(unit, out=copy)
+    assert copy.read_bytes() == before  # nothing half-written
+
+
 FAILURES = {  # a cell's code -> what the one error line must say
     "raise ValueError('the data folder moved')": "a cell raised ValueError: the data folder moved",
     "import time\ntime.sleep(60)": "timed out",
