@@ -210,3 +210,29 @@ def test_importance_weighted_estimate_is_above_the_elbo_on_average():
     elbo = np.mean([vae_models.elbo_N("mlp", params, x, rng).mean() for _ in range(20)])
     iw = vae_models.iw_log_lik_N("mlp", params, x, rng, n_samples=100).mean()
     assert iw >= elbo
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_training_gradients_stay_float32(kind):
+    # A float64 gradient anywhere in the backward pass (anp.mean and anp.maximum give one) makes a
+    # float32 network train at float64 speed; the final gradients would still look float32, because
+    # autograd adds them into float32 arrays, so every intermediate gradient is checked here.
+    import autograd.core
+
+    init, encode, decode = vae_models.MODELS[kind]
+    rng = np.random.default_rng(0)
+    params = init(rng, **({"hidden": 16} if kind == "mlp" else {}))
+    x = rng.random((4, 784), dtype=np.float32)
+    seen = set()
+    original = autograd.core.add_outgrads
+
+    def recording(prev, g):
+        seen.add(np.result_type(g) if not isinstance(g, autograd.core.SparseObject) else np.dtype(np.float32))
+        return original(prev, g)
+
+    autograd.core.add_outgrads, before = recording, original
+    try:
+        autograd.grad(lambda p: -vae_objective.batch_elbo(p, x, rng, encode, decode))(params)
+    finally:
+        autograd.core.add_outgrads = before
+    assert seen == {np.dtype(np.float32)}

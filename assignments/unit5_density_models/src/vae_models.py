@@ -55,15 +55,24 @@ def init_mlp_vae(rng, hidden=512, latent=2):
     }
 
 
+def relu(a):
+    """max(a, 0) elementwise, with a gradient of the same dtype as a.
+
+    Written as a * (a > 0) rather than anp.maximum(a, 0.0): autograd's gradient of maximum is built
+    from float64 masks, so in a float32 network it would turn every gradient below it into float64.
+    """
+    return a * (a > 0)
+
+
 def encode_mlp(params, x_ND):
-    h_NH = anp.maximum(dense(x_ND, params["enc_W1"], params["enc_b1"]), 0.0)
+    h_NH = relu(dense(x_ND, params["enc_W1"], params["enc_b1"]))
     out_N2Z = dense(h_NH, params["enc_W2"], params["enc_b2"])
     Z = out_N2Z.shape[1] // 2
     return out_N2Z[:, :Z], out_N2Z[:, Z:]
 
 
 def decode_mlp(params, z_NZ):
-    h_NH = anp.maximum(dense(z_NZ, params["dec_W1"], params["dec_b1"]), 0.0)
+    h_NH = relu(dense(z_NZ, params["dec_W1"], params["dec_b1"]))
     return dense(h_NH, params["dec_W2"], params["dec_b2"])
 
 
@@ -89,19 +98,17 @@ def init_conv_vae(rng, latent=2):
 
 def encode_conv(params, x_ND):
     x_N1HW = anp.reshape(x_ND, (-1, 1, 28, 28))
-    h1 = anp.maximum(conv2d(x_N1HW, params["enc_C1"], params["enc_c1"], stride=2, padding=1), 0.0)
-    h2 = anp.maximum(conv2d(h1, params["enc_C2"], params["enc_c2"], stride=2, padding=1), 0.0)
+    h1 = relu(conv2d(x_N1HW, params["enc_C1"], params["enc_c1"], stride=2, padding=1))
+    h2 = relu(conv2d(h1, params["enc_C2"], params["enc_c2"], stride=2, padding=1))
     out_N2Z = dense(anp.reshape(h2, (h2.shape[0], -1)), params["enc_W"], params["enc_b"])
     Z = out_N2Z.shape[1] // 2
     return out_N2Z[:, :Z], out_N2Z[:, Z:]
 
 
 def decode_conv(params, z_NZ):
-    h_NF = anp.maximum(dense(z_NZ, params["dec_W"], params["dec_b"]), 0.0)
+    h_NF = relu(dense(z_NZ, params["dec_W"], params["dec_b"]))
     h = anp.reshape(h_NF, (-1, 32, 7, 7))
-    h = anp.maximum(
-        conv_transpose2d(h, params["dec_T1"], params["dec_t1"], stride=2, padding=1, output_padding=1), 0.0
-    )
+    h = relu(conv_transpose2d(h, params["dec_T1"], params["dec_t1"], stride=2, padding=1, output_padding=1))
     y = conv_transpose2d(h, params["dec_T2"], params["dec_t2"], stride=2, padding=1, output_padding=1)
     return anp.reshape(y, (y.shape[0], D_PIXELS))
 

@@ -48,7 +48,7 @@ def dense(x_NI, W_IO, b_O):
         x_NI @ W_IO + b_O.
     """
     ### BEGIN SOLUTION
-    return anp.dot(x_NI, W_IO) + b_O
+    return x_NI @ W_IO + b_O
     ### END SOLUTION
 
 
