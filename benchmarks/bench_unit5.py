@@ -15,7 +15,7 @@
   hand and written out in numpy (no autograd), checked against autograd's on one batch. Its epoch
   is what the autograd model answer is compared with (the ratio is printed).
 - One MLP step taken apart: its five large matrix products as bare numpy calls (the floor), the
-  ELBO's value, its value and gradient by autograd, and the Adam step.
+  ELBO's value, and inside real training steps its value and gradient by autograd and the Adam step.
 - conv2d and conv_transpose2d of the conv VAE's layers on one batch of 128 images: the solution's
   im2col (0/1 selection matrices and one matrix product) against a plain implementation with a
   Python loop over output pixels (conv) or input pixels (transposed conv), checked to agree.
@@ -38,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 128
+BY_HAND = "mlp (gradient by hand, no autograd)"
 
 
 def best(f, repeats: int) -> float:
@@ -97,7 +98,11 @@ def time_training(args, train_u8) -> None:
     x = (train_u8.reshape(-1, 784) / 255.0).astype(np.float32)
     batches_per_epoch = int(np.ceil(len(x) / BATCH))
     epoch = {}
-    for kind, kw, by_hand in (("mlp", {"hidden": 512}, False), ("mlp", {"hidden": 512}, True), ("conv", {}, False)):
+    for name, kind, kw in (
+        ("mlp", "mlp", {"hidden": 512}),
+        (BY_HAND, "mlp", {"hidden": 512}),
+        ("conv", "conv", {}),
+    ):
         init, encode, decode = vae_models.MODELS[kind]
         rng = np.random.default_rng(0)
         params = init(rng, **kw)
@@ -108,17 +113,8 @@ def time_training(args, train_u8) -> None:
             return -batch_elbo(p, xb, rng, encode, decode)
 
         loss_grad = autograd.value_and_grad(neg_elbo)
-        if by_hand:
-            # the same noise for both: two generators in the same state
-            auto_loss, auto_g = autograd.value_and_grad(
-                lambda p: -batch_elbo(p, x[:BATCH], np.random.default_rng(1), encode, decode)
-            )(params)
-            hand_loss, hand_g = mlp_loss_and_grads(params, x[:BATCH], np.random.default_rng(1))
-            err = max(float(np.max(np.abs(auto_g[k] - hand_g[k]) / (np.max(np.abs(auto_g[k])) + 1e-12))) for k in auto_g)
-            print(
-                f"MLP VAE gradient by hand against autograd on one batch: loss {hand_loss:.4f} vs "
-                f"{float(auto_loss):.4f}, largest difference {err:.1e} (relative to each array's largest entry)"
-            )
+        if name == BY_HAND:
+            check_hand_gradient(params, x[:BATCH])
             loss_grad = partial(mlp_loss_and_grads, rng=rng)
 
         def steps(params=params, m=m, v=v, loss_grad=loss_grad):
@@ -127,15 +123,35 @@ def time_training(args, train_u8) -> None:
                 params, m, v = adam_step(params, g, m, v, t)
 
         seconds = best(steps, args.repeats)
-        name = "mlp (gradient by hand, no autograd)" if by_hand else kind
         epoch[name] = seconds / args.batches * batches_per_epoch
         print(
             f"{name} VAE: {args.batches} steps {seconds:6.2f} s -> one epoch (extrapolated to "
             f"{batches_per_epoch} batches) {epoch[name]:7.1f} s"
         )
     print(
-        f"MLP VAE epoch, autograd / gradient by hand = {epoch['mlp'] / epoch['mlp (gradient by hand, no autograd)']:.2f}; "
+        f"MLP VAE epoch, autograd / gradient by hand = {epoch['mlp'] / epoch[BY_HAND]:.2f}; "
         f"load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+def check_hand_gradient(params, x_ND) -> None:
+    """Print how far the hand-derived MLP gradient is from autograd's on one batch (same noise)."""
+    import autograd
+    import numpy as np
+    import vae_models
+    from vae_objective import batch_elbo
+
+    def neg_elbo(p):  # a generator in the same state as the one given to mlp_loss_and_grads
+        return -batch_elbo(p, x_ND, np.random.default_rng(1), vae_models.encode_mlp, vae_models.decode_mlp)
+
+    auto_loss, auto_g = autograd.value_and_grad(neg_elbo)(params)
+    hand_loss, hand_g = mlp_loss_and_grads(params, x_ND, np.random.default_rng(1))
+    err = max(
+        float(np.max(np.abs(auto_g[k] - hand_g[k])) / (np.max(np.abs(auto_g[k])) + 1e-12)) for k in auto_g
+    )
+    print(
+        f"MLP VAE gradient by hand against autograd on one batch: loss {hand_loss:.4f} vs "
+        f"{float(auto_loss):.4f}, largest difference {err:.1e} (relative to each array's largest entry)"
     )
 
 
@@ -155,10 +171,11 @@ def mlp_step_breakdown(args, train_u8) -> None:
     from vae_objective import batch_elbo
 
     rng = np.random.default_rng(0)
-    x = (train_u8.reshape(-1, 784)[:BATCH] / 255.0).astype(np.float32)
+    x_all = (train_u8.reshape(-1, 784) / 255.0).astype(np.float32)
+    x = x_all[:BATCH]
     params = vae_models.init_mlp_vae(rng, hidden=512)
     encode, decode = vae_models.encode_mlp, vae_models.decode_mlp
-    loss_grad = autograd.value_and_grad(lambda p: -batch_elbo(p, x, rng, encode, decode))
+    loss_grad = autograd.value_and_grad(lambda p, xb: -batch_elbo(p, xb, rng, encode, decode))
     h = rng.random((BATCH, 512), dtype=np.float32)
     g = rng.random((BATCH, 784), dtype=np.float32)
     W1, W2 = params["enc_W1"], params["dec_W2"]
@@ -166,24 +183,35 @@ def mlp_step_breakdown(args, train_u8) -> None:
     def products():
         return x @ W1, h @ W2, g @ W2.T, h.T @ g, x.T @ h
 
-    _, grads = loss_grad(params)
-    m = {k: np.zeros_like(p) for k, p in params.items()}
-    v = {k: np.zeros_like(p) for k, p in params.items()}
     n = 20  # calls per timing: the first calls of a process are slower (memory not yet reused)
     times = {
         name: best(lambda f=f: [f() for _ in range(n)], args.repeats) / n * 1e3
         for name, f in (
             ("products", products),
             ("value", lambda: batch_elbo(params, x, rng, encode, decode)),
-            ("value+grad", lambda: loss_grad(params)),
-            ("adam", lambda: adam_step(params, grads, m, v, 1)),
         )
     }
+    # Gradient and Adam are timed inside real training steps: Adam timed alone, on the same arrays
+    # over and over, measures how glibc hands memory back and forth, not the step (3x slower here).
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    grad_ms, adam_ms = [], []
+    for _ in range(args.repeats):
+        spent = np.zeros(2)
+        for t in range(1, n + 1):
+            start = time.perf_counter()
+            _, grads = loss_grad(params, x_all[(t - 1) * BATCH : t * BATCH])
+            middle = time.perf_counter()
+            params, m, v = adam_step(params, grads, m, v, t)
+            spent += (middle - start, time.perf_counter() - middle)
+        grad_ms.append(spent[0] / n * 1e3)
+        adam_ms.append(spent[1] / n * 1e3)
+    times["value+grad"], times["adam"] = min(grad_ms), min(adam_ms)
     floor = times["products"]
     print(
         f"MLP VAE step (batch {BATCH}): its five 128x512x784 products alone {floor:.1f} ms; "
-        f"ELBO value {times['value']:.1f} ms; value and gradient by autograd {times['value+grad']:.1f} ms; "
-        f"Adam step {times['adam']:.1f} ms; one epoch at this rate "
+        f"ELBO value {times['value']:.1f} ms; in training steps: value and gradient by autograd "
+        f"{times['value+grad']:.1f} ms, Adam step {times['adam']:.1f} ms; one epoch at this rate "
         f"{(times['value+grad'] + times['adam']) * 469 / 1e3:.1f} s (of which the products "
         f"{floor * 469 / 1e3:.1f} s)"
     )
