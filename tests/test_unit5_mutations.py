@@ -65,7 +65,7 @@ BUGS = [
     (
         "ELBO summed over the batch instead of averaged",
         "vae_objective.py",
-        "return anp.mean(elbo_N)",
+        "return anp.sum(elbo_N) / elbo_N.shape[0]",
         "return anp.sum(elbo_N)",
     ),
     (
