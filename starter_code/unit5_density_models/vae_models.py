@@ -23,9 +23,12 @@ from vae_objective import batch_elbo, bernoulli_log_lik_N, sample_z_NZ
 D_PIXELS = 784
 
 
-def _glorot(rng, fan_in, fan_out, shape):
-    bound = np.sqrt(6.0 / (fan_in + fan_out))
+def _uniform(rng, bound, shape):
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def _glorot(rng, fan_in, fan_out, shape):
+    return _uniform(rng, np.sqrt(6.0 / (fan_in + fan_out)), shape)
 
 
 def init_mlp_vae(rng, hidden=512, latent=2):
@@ -48,8 +51,8 @@ def init_mlp_vae(rng, hidden=512, latent=2):
         "enc_b1": zeros(H),
         "enc_W2": _glorot(rng, H, 2 * Z, (H, 2 * Z)),
         "enc_b2": zeros(2 * Z),
-        "dec_W1": rng.uniform(-latent_bound, latent_bound, size=(Z, H)).astype(np.float32),
-        "dec_b1": rng.uniform(-latent_bound, latent_bound, size=H).astype(np.float32),
+        "dec_W1": _uniform(rng, latent_bound, (Z, H)),
+        "dec_b1": _uniform(rng, latent_bound, H),
         "dec_W2": _glorot(rng, H, D, (H, D)),
         "dec_b2": zeros(D),
     }
