@@ -27,6 +27,7 @@ import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +88,12 @@ def parse_variant(name):
     return options
 
 
-def torch_default_init(rng, hidden=512, latent=2):
-    """Every layer's weights and biases uniform on +-1 / sqrt(fan_in), drawn layer by layer."""
+def same_init_everywhere(rng, hidden=512, latent=2, rule="torch"):
+    """Every layer initialised by one rule, drawn layer by layer (weights, then biases).
+
+    rule "torch": weights and biases uniform on +-1 / sqrt(fan_in) (PyTorch's default);
+    rule "glorot": Glorot-uniform weights and zero biases, the decoder's first layer included.
+    """
     import numpy as np
     import vae_models
 
@@ -100,27 +105,14 @@ def torch_default_init(rng, hidden=512, latent=2):
         ("dec", 1, Z, H),
         ("dec", 2, H, D),
     ):
-        bound = 1.0 / np.sqrt(fan_in)
-        params[f"{side}_W{layer}"] = vae_models._uniform(rng, bound, (fan_in, fan_out))
-        params[f"{side}_b{layer}"] = vae_models._uniform(rng, bound, fan_out)
-    return params
-
-
-def glorot_init(rng, hidden=512, latent=2):
-    """Glorot-uniform weights and zero biases in every layer, drawn layer by layer."""
-    import numpy as np
-    import vae_models
-
-    D, H, Z = vae_models.D_PIXELS, hidden, latent
-    params = {}
-    for side, layer, fan_in, fan_out in (
-        ("enc", 1, D, H),
-        ("enc", 2, H, 2 * Z),
-        ("dec", 1, Z, H),
-        ("dec", 2, H, D),
-    ):
-        params[f"{side}_W{layer}"] = vae_models._glorot(rng, fan_in, fan_out, (fan_in, fan_out))
-        params[f"{side}_b{layer}"] = np.zeros(fan_out, dtype=np.float32)
+        if rule == "torch":
+            bound = 1.0 / np.sqrt(fan_in)
+            W = vae_models._uniform(rng, bound, (fan_in, fan_out))
+            b = vae_models._uniform(rng, bound, fan_out)
+        else:
+            W = vae_models._glorot(rng, fan_in, fan_out, (fan_in, fan_out))
+            b = np.zeros(fan_out, dtype=np.float32)
+        params[f"{side}_W{layer}"], params[f"{side}_b{layer}"] = W, b
     return params
 
 
@@ -133,7 +125,7 @@ def make_model(options, x_fit):
     act = ACTIVATIONS[options["act"]]()
     base_init = vae_models.init_mlp_vae
     if options["torch"] or options["glorot"]:
-        base_init = torch_default_init if options["torch"] else glorot_init
+        base_init = partial(same_init_everywhere, rule="torch" if options["torch"] else "glorot")
     mean_D = x_fit.mean(axis=0)
     shift_D = mean_D if options["center"] else np.zeros_like(mean_D)
     clipped_D = np.clip(mean_D, 1e-3, 1 - 1e-3)
