@@ -85,6 +85,8 @@ def parse_variant(name):
             options["hidden" if change[0] == "h" else "seed"] = int(change[1:])
         else:
             raise SystemExit(f"unknown change {change!r} in variant {name!r}")
+    if options["torch"] and options["glorot"]:
+        raise SystemExit(f"variant {name!r} asks for two initialisations (torch and glorot)")
     return options
 
 
