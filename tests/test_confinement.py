@@ -21,6 +21,7 @@ from gmmcourse.grading.sandbox import Sandbox
 from gmmcourse.grading.spec import Limits
 
 pytestmark = pytest.mark.needs_root("workers run under a separate uid only as root")
+NOBODY = 65534  # a uid that owns no folder on the way to the interpreter
 
 PROBE = textwrap.dedent("""
     import ctypes, os, socket, sys
@@ -58,6 +59,16 @@ def listener():
 
 
 def _run(listener_port, disable: str = "") -> dict[str, str]:
+    proc, names = _run_probe(listener_port, disable)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.strip())
+    found = {k: v.split()[0] for k, v in found.items()}
+    found["_layers"] = names
+    return found
+
+
+def _run_probe(listener_port, disable: str = ""):
+    """(the finished process that ran PROBE in a sandbox, the layer names it had)."""
     env = dict(os.environ, GMMCOURSE_SANDBOX_DISABLE=disable)
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
@@ -87,11 +98,7 @@ def _run(listener_port, disable: str = "") -> dict[str, str]:
     proc = subprocess.run(
         [sys.executable, "-c", runner], env=env, capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    found = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.strip())
-    found = {k: v.split()[0] for k, v in found.items()}
-    found["_layers"] = names
-    return found
+    return proc, names
 
 
 def test_every_layer_together(listener):
@@ -125,6 +132,17 @@ def test_each_layer_on_its_own(listener, disable, still_denied):
         pytest.skip("this kernel has no Landlock")
     if "namespaces" not in disable and not layers.detect().unshare:
         pytest.skip("this machine allows no namespaces")
+    if "namespaces" in disable and layers.blocked_ancestors(layers.python_paths(), NOBODY):
+        # The interpreter lies under a folder other users cannot enter (here /root, mode 700, holds
+        # pyenv's Python). Only a mount namespace can open it without changing its mode, which the
+        # sandbox never does; with namespaces off it must refuse in one clear error, not start a
+        # worker that cannot import numpy. (Landlock alone is then exercised only on machines
+        # whose Python other users can reach, e.g. one under /usr.)
+        proc, _ = _run_probe(listener, disable)
+        assert proc.returncode != 0
+        assert "UserError: a confined worker cannot run" in proc.stderr, proc.stderr[-2000:]
+        assert "is closed to other users" in proc.stderr, proc.stderr[-2000:]
+        return
     seen = _run(listener, disable)
     assert seen["numpy"] == "allowed"
     for action in still_denied:
