@@ -17,7 +17,8 @@ both implementations start from the same weights; ``torch`` is PyTorch's own def
 layer. As in ``explore_unit5_mlp.py``, each run trains on the first 50 000 training images and
 reports the one-sample ELBO on the last 10 000 after every epoch, so the test set chooses nothing.
 ``--test`` adds the notebook's own run: all 60 000 training images, seed 5, scored on the 10 000
-test images (the notebook reports -149.00 for it).
+test images (the notebook reports -149.00 for it), and then reads that model's test score every way
+a report might have: the ELBO's two terms, and the same with z at the posterior mean, with the MSE.
 
 PyTorch is not a kit dependency (the course is numpy, scipy and autograd). Run this from an
 environment of its own that has torch 2.13 (the CPU build is enough) beside numpy, scipy and autograd:
@@ -80,19 +81,22 @@ def build_model(init, seed):
     return layers
 
 
-def elbo_terms(layers, x, generator):
-    """One-sample ELBO of every row of x, as (log p(x | z), KL) tensors of shape (N,)."""
+def elbo_terms(layers, x, generator, at_mean=False):
+    """One-sample ELBO of every row of x, as (log p(x | z), KL, logits) with tensors of shape (N,).
+
+    With at_mean, z is the posterior mean instead of a draw: not a bound any more, but what a
+    training loop prints if its evaluation mode skips the noise.
+    """
     import torch
     import torch.nn.functional as F
 
     out = layers["enc2"](torch.relu(layers["enc1"](x)))
     mu, log_var = out[:, :LATENT], out[:, LATENT:]
-    eps = torch.randn(mu.shape, generator=generator)
-    z = mu + torch.exp(0.5 * log_var) * eps
+    z = mu if at_mean else mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=generator)
     logits = layers["dec2"](torch.relu(layers["dec1"](z)))
     log_lik = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
     kl = 0.5 * (torch.exp(log_var) + mu**2 - 1.0 - log_var).sum(dim=1)
-    return log_lik, kl
+    return log_lik, kl, logits
 
 
 def mean_elbo(layers, x_ND, generator):
@@ -101,13 +105,30 @@ def mean_elbo(layers, x_ND, generator):
     with torch.no_grad():
         total = 0.0
         for first in range(0, len(x_ND), 1000):
-            log_lik, kl = elbo_terms(layers, torch.from_numpy(x_ND[first : first + 1000]), generator)
+            log_lik, kl, _ = elbo_terms(layers, torch.from_numpy(x_ND[first : first + 1000]), generator)
             total += float((log_lik - kl).double().sum())
     return total / len(x_ND)
 
 
+def readings(layers, x_ND, generator):
+    """The ways a trained model's score on x_ND can be read: mean terms (nats) and the MSE."""
+    import torch
+
+    x = torch.from_numpy(x_ND)
+    with torch.no_grad():
+        log_lik, kl, _ = elbo_terms(layers, x, generator)
+        log_lik_at_mean, _, logits = elbo_terms(layers, x, generator, at_mean=True)
+        mse = float(((torch.sigmoid(logits) - x) ** 2).double().mean())
+    log_lik, kl, log_lik_at_mean = (float(t.double().mean()) for t in (log_lik, kl, log_lik_at_mean))
+    return (
+        f"E_q log p(x | z) {log_lik:.2f}, KL {kl:.2f}, ELBO {log_lik - kl:.2f}; with z at the posterior"
+        f" mean: log p(x | mu) {log_lik_at_mean:.2f}, minus the KL {log_lik_at_mean - kl:.2f},"
+        f" reconstruction MSE {mse:.4f}"
+    )
+
+
 def train_torch(init, seed, x_fit, x_score, epochs, batch_size=128):
-    """Train one model; its ELBO on x_score after every epoch and the seconds it all took.
+    """Train one model; its ELBO on x_score after every epoch, the seconds it all took, the model.
 
     The seconds include the scoring after every epoch, as train_vae's do, so the two compare.
     """
@@ -121,13 +142,13 @@ def train_torch(init, seed, x_fit, x_score, epochs, batch_size=128):
     for _ in range(epochs):
         order = torch.randperm(len(x_all), generator=generator)
         for first in range(0, len(x_all), batch_size):
-            log_lik, kl = elbo_terms(layers, x_all[order[first : first + batch_size]], generator)
+            log_lik, kl, _ = elbo_terms(layers, x_all[order[first : first + batch_size]], generator)
             loss = (kl - log_lik).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
         curve.append(mean_elbo(layers, x_score, generator))
-    return curve, time.perf_counter() - start
+    return curve, time.perf_counter() - start, layers
 
 
 def train_ours(seed, x_fit, x_score, epochs):
@@ -191,7 +212,8 @@ def main(argv=None) -> None:
             x_fit, x_score = x_train[:N_FIT], x_train[N_FIT:]
         else:
             x_fit, x_score = x_train, load_pixels("test")
-        results = [("pytorch", *train_torch(init, seed, x_fit, x_score, args.epochs))]
+        curve, seconds, layers = train_torch(init, seed, x_fit, x_score, args.epochs)
+        results = [("pytorch", curve, seconds)]
         if args.ours and init == "notebook":
             results.append(("ours (autograd)", *train_ours(seed, x_fit, x_score, args.epochs)))
         for implementation, curve, seconds in results:
@@ -200,6 +222,10 @@ def main(argv=None) -> None:
                 f"{implementation:15s} {init:9s} {data:6s} {seed:4d} {every5:>44s} {curve[-1]:8.2f}"
                 f" {seconds / args.epochs:8.2f}",
                 flush=True,
+            )
+        if data == "test":
+            print(
+                f"  the pytorch model on test: {readings(layers, x_score, torch.Generator().manual_seed(0))}"
             )
 
 
