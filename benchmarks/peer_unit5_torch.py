@@ -27,6 +27,9 @@ environment of its own that has torch 2.13 (the CPU build is enough) beside nump
     /tmp/torch-venv/bin/pip install torch==2.13.0 numpy==2.4.6 scipy==1.17.1 autograd==1.9.1
     /tmp/torch-venv/bin/python benchmarks/peer_unit5_torch.py
 
+(From PyPI alone, torch 2.13.0 on x86_64 is a CUDA build of several GB; it runs on the CPU too. The
+numbers in Question 4 came from the CPU build, 2.13.0+cpu, one thread per run.)
+
 It imports the unit's ``vae_models`` only for the initial arrays and its ``train_vae`` only with
 ``--ours``, which also trains the notebook's own implementation on the same split and seed in the
 same run and prints the seconds of an epoch of each (one thread each unless ``--threads``).
